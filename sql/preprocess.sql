@@ -1,0 +1,72 @@
+-- The cleaning rules of adlens.
+--
+-- Shared by `adlens preprocess` (over a raw CSV dump) and `adlens stream` (over
+-- each Kafka micro-batch): both register their records as `raw_campaigns`
+-- (every field as text, plus lineage; see `engine::raw_schema`) and read the
+-- `cleaned_campaigns` view below. It yields exactly one row per input record:
+-- `reject_reason` is NULL for the records that are kept, and names the first
+-- rule a record breaks otherwise.
+--
+-- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
+-- `normalize_text`, `split_keywords`, `text_script`, `detect_language`) are
+-- documented in `src/clean/`.
+CREATE OR REPLACE VIEW cleaned_campaigns AS
+WITH typed AS (
+    SELECT
+        source_file,
+        source_line,
+        field_count,
+        raw_record,
+        creation_time                                  AS in_creation_time,
+        id                                             AS in_id,
+        url                                            AS in_url,
+        title                                          AS in_title,
+        keywords                                       AS in_keywords,
+        description                                    AS in_description,
+        try_cast(trim(id) AS BIGINT)                   AS campaign_id,
+        try_cast(trim(creation_time) AS TIMESTAMP(6))  AS created_at,
+        nullif(trim(url), '')                          AS raw_url,
+        canonical_url(url)                             AS url,
+        normalize_text(title)                          AS title,
+        split_keywords(keywords)                       AS keywords,
+        -- "-" is the dump's placeholder for "no description".
+        nullif(normalize_text(description), '-')       AS description
+    FROM raw_campaigns
+),
+judged AS (
+    SELECT
+        *,
+        CASE
+            WHEN field_count <> 6 THEN 'ragged_row'
+            WHEN campaign_id IS NULL OR campaign_id <= 0 THEN 'bad_id'
+            -- Timestamps outside the plausible range are typos or epoch zeros.
+            WHEN created_at IS NULL
+              OR created_at < TIMESTAMP '2000-01-01 00:00:00'
+              OR created_at >= TIMESTAMP '2100-01-01 00:00:00' THEN 'bad_timestamp'
+            WHEN title IS NULL AND description IS NULL AND cardinality(keywords) = 0 THEN 'empty_text'
+        END AS reject_reason
+    FROM typed
+)
+SELECT
+    campaign_id,
+    created_at,
+    raw_url,
+    url,
+    url_host(url)                                      AS host,
+    registered_domain(url_host(url))                   AS domain,
+    title,
+    keywords,
+    description,
+    -- The title says most about the campaign; descriptions are often
+    -- boilerplate (YouTube's and Facebook's are always English).
+    text_script(coalesce(title, description))          AS script,
+    detect_language(coalesce(title, description))      AS lang,
+    to_char(created_at, '%Y-%m')                       AS month,
+    source_file,
+    source_line,
+    reject_reason,
+    -- The record as read, bounded, for the rejects table only.
+    CASE WHEN reject_reason IS NOT NULL THEN
+        left(coalesce(raw_record, concat_ws(',', in_creation_time, in_id, in_url, in_title, in_keywords, in_description)), 2000)
+    END                                                AS raw_text
+FROM judged;

@@ -1,0 +1,5 @@
+//! The cleaning rules as plain Rust functions. SQL reaches them through the
+//! scalar UDFs in [`crate::engine`]; nothing else should re-implement them.
+
+pub mod text;
+pub mod url;

@@ -1,0 +1,117 @@
+//! Command-line definitions. The `///` comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Turns raw dumps of ad-campaign records into clean, queryable Parquet and
+/// clusters people can act on.
+#[derive(Debug, Parser)]
+#[command(name = "adlens", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More log output on stderr (-v info, -vv debug); `ADLENS_LOG` takes a
+    /// full tracing filter instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// No progress bars and no summary; errors are still printed.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a synthetic campaign dump in the real CSV layout.
+    Generate(GenerateArgs),
+    /// Clean raw CSV dumps into partitioned Parquet, a rejects table and a manifest.
+    Preprocess(PreprocessArgs),
+    /// Run SQL over every output under a data directory.
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of records to write.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: u64,
+
+    /// Output CSV file (written to a temporary file, then renamed).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Seed: the same seed and row count give the same bytes.
+    #[arg(long, default_value_t = 2023)]
+    pub seed: u64,
+
+    /// Also write each record's hidden topic (`id,topic`) to this CSV file,
+    /// so clustering quality can be measured against the truth.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+
+    /// Share of records made dirty on purpose (ragged rows, bad timestamps,
+    /// bad ids, empty text, duplicates, invisible characters), 0 to 1.
+    #[arg(long, default_value_t = 0.01)]
+    pub dirty_rate: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct PreprocessArgs {
+    /// Raw CSV files: local paths or `file://` / `s3://` URLs. `.gz` files are
+    /// decompressed on the fly.
+    #[arg(long, short, num_args = 1.., required = true)]
+    pub input: Vec<String>,
+
+    /// Output directory; replaced atomically when the run succeeds.
+    #[arg(long, short, env = "ADLENS_DATA")]
+    pub output: PathBuf,
+
+    /// Threads cleaning and writing in parallel (default: all cores).
+    #[arg(long, env = "ADLENS_PARTITIONS")]
+    pub partitions: Option<usize>,
+
+    /// Records per Arrow batch handed to DataFusion.
+    #[arg(long, default_value_t = 16_384)]
+    pub batch_size: usize,
+
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 262_144)]
+    pub row_group_rows: usize,
+
+    /// Memory DataFusion may use before spilling (e.g. `2GiB`) when it finds
+    /// duplicate ids.
+    #[arg(long, default_value = "2GiB", env = "ADLENS_MEMORY_LIMIT")]
+    pub memory_limit: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Data directory whose outputs (`campaigns`, `rejects`, ...) become tables.
+    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    pub data: PathBuf,
+
+    /// Run this query and exit (repeatable; run in order).
+    #[arg(short = 'c', long = "command")]
+    pub commands: Vec<String>,
+
+    /// Run the `;`-separated statements of this file and exit.
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+
+    /// How results are printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output format of query results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned table for people.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per row (newline-delimited).
+    Json,
+}

@@ -1,0 +1,463 @@
+//! `adlens preprocess`: raw CSV dumps to cleaned, month-partitioned Parquet,
+//! a rejects table and a manifest, through the cleaning SQL of `sql/`.
+//!
+//! One pass: a reader thread parses the CSV into Arrow batches, DataFusion
+//! runs `cleaned_campaigns` over them in N partitions, and each partition
+//! routes its kept and rejected rows to its own Parquet files. A second, cheap
+//! pass over the written ids removes duplicate ids (newest wins). Everything
+//! lands in a staging directory that replaces the output only on success.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{cast, filter_record_batch, is_null, not};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+
+use crate::cli::PreprocessArgs;
+use crate::engine::{self, EngineConfig};
+use crate::error::Error;
+use crate::ingest::{self, InputFile};
+use crate::layout::{self, StagedDir};
+use crate::manifest::{self, Counts, InputEntry, Manifest};
+use crate::writer::{ParquetSink, SinkOptions};
+
+/// Columns of the view that describe a rejection, not a campaign.
+const REJECT_ONLY: [&str; 2] = ["reject_reason", "raw_text"];
+/// Columns of the rejects table, in order.
+const REJECT_COLUMNS: [&str; 6] = [
+    "source_file",
+    "source_line",
+    "reject_reason",
+    "raw_text",
+    "campaign_id",
+    "created_at",
+];
+
+pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut inputs = Vec::with_capacity(args.input.len());
+    for input in &args.input {
+        inputs.push(InputFile::resolve(input).await?);
+    }
+    let memory_limit = engine::parse_byte_size(&args.memory_limit).ok_or_else(|| {
+        Error::Usage(format!(
+            "--memory-limit: cannot read `{}` as a size",
+            args.memory_limit
+        ))
+    })?;
+    let config = EngineConfig {
+        partitions: args.partitions.unwrap_or_else(engine::default_partitions),
+        batch_size: args.batch_size,
+        memory_limit: Some(memory_limit),
+    };
+    let sink = SinkOptions {
+        row_group_rows: args.row_group_rows,
+        bloom_columns: vec!["campaign_id".into()],
+        ..SinkOptions::default()
+    };
+    let staged = StagedDir::create(&args.output)?;
+
+    let work = preprocess(&inputs, staged.path(), &config, &sink, progress);
+    let manifest = tokio::select! {
+        result = work => result?,
+        _ = tokio::signal::ctrl_c() => {
+            bail!("interrupted; `{}` was left as it was", args.output.display())
+        }
+    };
+    let mut manifest = manifest;
+    manifest
+        .timings_ms
+        .insert("total".into(), started.elapsed().as_millis() as u64);
+    manifest
+        .write(staged.path())
+        .context("writing the manifest")?;
+    staged
+        .commit()
+        .with_context(|| format!("moving the output into `{}`", args.output.display()))?;
+    if progress {
+        eprint!("{}", summary(&manifest, &args.output, started.elapsed()));
+    }
+    Ok(())
+}
+
+/// Runs both passes into `out` and returns the manifest (without the total time).
+async fn preprocess(
+    inputs: &[InputFile],
+    out: &Path,
+    config: &EngineConfig,
+    sink: &SinkOptions,
+    progress: bool,
+) -> anyhow::Result<Manifest> {
+    let clean_started = Instant::now();
+    let cleaned = clean_and_write(inputs, out, config, sink, progress).await?;
+    let clean_ms = clean_started.elapsed().as_millis() as u64;
+
+    let dedup_started = Instant::now();
+    let duplicates = drop_duplicates(out, &cleaned.campaign_schema, config, sink)
+        .await
+        .context("dropping duplicate ids")?;
+    let mut counts = cleaned.counts;
+    counts.duplicates_dropped = duplicates;
+    counts.rows_out = counts.records_in - counts.rejected - duplicates;
+    if !counts.balanced() {
+        bail!("record counts do not add up: {counts:?}");
+    }
+    let mut outputs = BTreeMap::new();
+    outputs.insert(
+        layout::CAMPAIGNS.into(),
+        manifest::describe_output(&out.join(layout::CAMPAIGNS), counts.rows_out)?,
+    );
+    outputs.insert(
+        layout::REJECTS.into(),
+        manifest::describe_output(&out.join(layout::REJECTS), counts.rejected)?,
+    );
+    Ok(Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        adlens_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        sql_sha256: engine::sql_hash(),
+        inputs: inputs
+            .iter()
+            .map(|i| InputEntry {
+                path: i.path.clone(),
+                bytes: i.bytes,
+                modified: i.modified.clone(),
+            })
+            .collect(),
+        counts,
+        outputs,
+        timings_ms: BTreeMap::from([
+            ("clean_and_write".into(), clean_ms),
+            ("dedup".into(), dedup_started.elapsed().as_millis() as u64),
+        ]),
+        settings: BTreeMap::from([
+            ("partitions".into(), config.partitions.into()),
+            ("batch_size".into(), config.batch_size.into()),
+            ("row_group_rows".into(), sink.row_group_rows.into()),
+        ]),
+    })
+}
+
+/// What the cleaning pass produced.
+struct Cleaned {
+    counts: Counts,
+    campaign_schema: SchemaRef,
+}
+
+async fn clean_and_write(
+    inputs: &[InputFile],
+    out: &Path,
+    config: &EngineConfig,
+    sink: &SinkOptions,
+    progress: bool,
+) -> anyhow::Result<Cleaned> {
+    let ctx = engine::session(config)?;
+    let (table, senders) = ingest::channel_table(config.partitions)?;
+    ctx.register_table(engine::RAW_TABLE, Arc::new(table))?;
+    engine::run_statements(&ctx, engine::PREPROCESS_SQL)
+        .await
+        .context("loading sql/preprocess.sql")?;
+    let plan = ctx
+        .table(engine::CLEANED_VIEW)
+        .await?
+        .create_physical_plan()
+        .await?;
+    tracing::debug!(
+        "cleaning plan:\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
+    let view_schema = plan.schema();
+    let campaign_schema = project(&view_schema, |name| {
+        !REJECT_ONLY.contains(&name) && name != layout::PARTITION_COLUMN
+    });
+    let reject_schema = project_ordered(&view_schema, &REJECT_COLUMNS)?;
+
+    let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
+    let counters = Arc::new(ingest::Counters::default());
+    let bar = crate::commands::progress::ReadProgress::start(
+        total_bytes,
+        Arc::clone(&counters),
+        progress,
+    );
+    let reader = {
+        let inputs = inputs.to_vec();
+        let counters = Arc::clone(&counters);
+        let handle = tokio::runtime::Handle::current();
+        let batch_size = config.batch_size;
+        tokio::task::spawn_blocking(move || {
+            ingest::read_inputs(&inputs, senders, batch_size, counters, &handle)
+        })
+    };
+
+    let mut writers = tokio::task::JoinSet::new();
+    for partition in 0..plan.output_partitioning().partition_count() {
+        let stream = plan.execute(partition, ctx.task_ctx())?;
+        let targets = PartitionTargets {
+            campaigns: ParquetSink::new(
+                &out.join(layout::CAMPAIGNS),
+                &format!("part-{partition:02}"),
+                Arc::clone(&campaign_schema),
+                Some(layout::PARTITION_COLUMN),
+                sink.clone(),
+            )?,
+            rejects: ParquetSink::new(
+                &out.join(layout::REJECTS),
+                &format!("part-{partition:02}"),
+                Arc::clone(&reject_schema),
+                None,
+                sink.clone(),
+            )?,
+        };
+        writers.spawn(write_partition(stream, targets));
+    }
+    let mut counts = Counts::default();
+    let mut failure = None;
+    while let Some(joined) = writers.join_next().await {
+        match joined? {
+            Ok(part) => merge_into(&mut counts, part),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    // The reader's error (bad header, invalid UTF-8, ...) names the file and
+    // line, so it wins over what it made the writers see.
+    let ingested = reader.await??;
+    bar.finish();
+    if let Some(e) = failure {
+        return Err(e.context("cleaning and writing"));
+    }
+    counts.records_in = ingested.records;
+    Ok(Cleaned {
+        counts,
+        campaign_schema,
+    })
+}
+
+struct PartitionTargets {
+    campaigns: ParquetSink,
+    rejects: ParquetSink,
+}
+
+/// Rows one partition kept and rejected.
+#[derive(Default)]
+struct PartitionCounts {
+    kept: u64,
+    rejected_by_reason: BTreeMap<String, u64>,
+}
+
+fn merge_into(counts: &mut Counts, part: PartitionCounts) {
+    counts.rows_out += part.kept;
+    for (reason, n) in part.rejected_by_reason {
+        counts.rejected += n;
+        *counts.rejected_by_reason.entry(reason).or_default() += n;
+    }
+}
+
+/// Drains one partition of the cleaning plan into its two sinks.
+async fn write_partition(
+    mut stream: SendableRecordBatchStream,
+    mut targets: PartitionTargets,
+) -> anyhow::Result<PartitionCounts> {
+    let mut counts = PartitionCounts::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let reasons = cast(
+            batch
+                .column_by_name("reject_reason")
+                .context("no reject_reason column")?,
+            &DataType::Utf8,
+        )?;
+        let kept = is_null(&reasons)?;
+        if reasons.null_count() == batch.num_rows() {
+            targets.campaigns.write(&batch)?;
+            continue;
+        }
+        targets
+            .campaigns
+            .write(&filter_record_batch(&batch, &kept)?)?;
+        let rejected = filter_record_batch(&batch, &not(&kept)?)?;
+        targets.rejects.write(&rejected)?;
+        let rejected_reasons = cast(
+            rejected
+                .column_by_name("reject_reason")
+                .context("no reject_reason")?,
+            &DataType::Utf8,
+        )?;
+        for reason in rejected_reasons.as_string::<i32>().iter().flatten() {
+            *counts
+                .rejected_by_reason
+                .entry(reason.to_string())
+                .or_default() += 1;
+        }
+    }
+    counts.kept = targets.campaigns.finish()?;
+    targets.rejects.finish()?;
+    Ok(counts)
+}
+
+fn project(schema: &Schema, keep: impl Fn(&str) -> bool) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| keep(f.name()))
+        .cloned()
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn project_ordered(schema: &Schema, names: &[&str]) -> anyhow::Result<SchemaRef> {
+    let fields = names
+        .iter()
+        .map(|name| Ok(Arc::new(schema.field_with_name(name)?.clone())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Finds the losing duplicates among the written campaigns and rewrites the
+/// months that hold any; returns how many rows were dropped.
+async fn drop_duplicates(
+    out: &Path,
+    campaign_schema: &SchemaRef,
+    config: &EngineConfig,
+    sink: &SinkOptions,
+) -> anyhow::Result<u64> {
+    let campaigns = out.join(layout::CAMPAIGNS);
+    if layout::find_tables(out)?
+        .iter()
+        .all(|t| t.name != layout::CAMPAIGNS)
+    {
+        return Ok(0);
+    }
+    let ctx = engine::session(config)?;
+    let partitioned = ParquetReadOptions::default()
+        .table_partition_cols(vec![(layout::PARTITION_COLUMN.to_string(), DataType::Utf8)]);
+    ctx.register_parquet(
+        layout::CAMPAIGNS,
+        campaigns.to_string_lossy().as_ref(),
+        partitioned,
+    )
+    .await?;
+    let losers = ctx.sql(engine::DUPLICATES_SQL).await?.collect().await?;
+    let dropped: usize = losers.iter().map(RecordBatch::num_rows).sum();
+    if dropped == 0 {
+        return Ok(0);
+    }
+    let mut months = std::collections::BTreeSet::new();
+    for batch in &losers {
+        let month = cast(batch.column(0), &DataType::Utf8)?;
+        months.extend(
+            month
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::to_string),
+        );
+    }
+    let keys: Vec<RecordBatch> = losers
+        .iter()
+        .map(|b| b.project(&[1, 2]))
+        .collect::<Result<_, _>>()?;
+    ctx.register_table(
+        "duplicate_rows",
+        Arc::new(datafusion::datasource::MemTable::try_new(
+            keys[0].schema(),
+            vec![keys],
+        )?),
+    )?;
+    for month in months {
+        rewrite_month(&ctx, &campaigns, &month, campaign_schema, sink).await?;
+    }
+    Ok(dropped as u64)
+}
+
+async fn rewrite_month(
+    ctx: &SessionContext,
+    campaigns: &Path,
+    month: &str,
+    schema: &SchemaRef,
+    sink: &SinkOptions,
+) -> anyhow::Result<()> {
+    let dir = campaigns.join(format!("{}={month}", layout::PARTITION_COLUMN));
+    let rewritten = campaigns.join(format!(".rewrite-{month}"));
+    ctx.deregister_table("partition_rows")?;
+    ctx.register_parquet(
+        "partition_rows",
+        dir.to_string_lossy().as_ref(),
+        ParquetReadOptions::default(),
+    )
+    .await?;
+    let mut stream = ctx
+        .sql(engine::DROP_DUPLICATES_SQL)
+        .await?
+        .execute_stream()
+        .await?;
+    let mut out = ParquetSink::new(
+        &rewritten,
+        "part-dedup",
+        Arc::clone(schema),
+        None,
+        sink.clone(),
+    )?;
+    while let Some(batch) = stream.next().await {
+        out.write(&batch?)?;
+    }
+    out.finish()?;
+    std::fs::remove_dir_all(&dir)?;
+    std::fs::rename(&rewritten, &dir)?;
+    Ok(())
+}
+
+/// The one-screen report printed at the end of a run.
+fn summary(manifest: &Manifest, output: &Path, elapsed: Duration) -> String {
+    let c = &manifest.counts;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let bytes: u64 = manifest.inputs.iter().map(|i| i.bytes).sum();
+    let mut text = format!(
+        "preprocessed {} records ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s\n",
+        c.records_in,
+        bytes as f64 / 1e6,
+        secs,
+        c.records_in as f64 / secs,
+        bytes as f64 / 1e6 / secs
+    );
+    text += &format!(
+        "  kept        {:>12}  -> {}/{}\n",
+        c.rows_out,
+        output.display(),
+        layout::CAMPAIGNS
+    );
+    text += &format!(
+        "  rejected    {:>12}  -> {}/{}\n",
+        c.rejected,
+        output.display(),
+        layout::REJECTS
+    );
+    for (reason, n) in &c.rejected_by_reason {
+        text += &format!("    {reason:<18}{n:>8}\n");
+    }
+    text += &format!(
+        "  duplicates  {:>12}  (dropped; newest creation_time kept)\n",
+        c.duplicates_dropped
+    );
+    if let Some(out) = manifest.outputs.get(layout::CAMPAIGNS) {
+        text += &format!(
+            "  {} Parquet files, {:.1} MB, months {}\n",
+            out.files,
+            out.bytes as f64 / 1e6,
+            match (out.partitions.first(), out.partitions.last()) {
+                (Some(a), Some(b)) => format!("{a} .. {b}"),
+                _ => "none".into(),
+            }
+        );
+    }
+    text
+}

@@ -1,0 +1,233 @@
+//! `adlens sql`: SQL over every Parquet output under a data directory, from
+//! `-c`, `-f` or an interactive prompt with history. Results go to stdout as
+//! a table, CSV or JSON lines; row counts and errors go to stderr.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use crate::cli::{Format, SqlArgs};
+use crate::engine::{self, EngineConfig};
+use crate::error::Error;
+use crate::layout;
+
+pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
+    let ctx = open_data(&args.data).await?;
+    let mut scripts: Vec<String> = args.commands.clone();
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::input(
+                file.display().to_string(),
+                None,
+                crate::ingest::io_message(&e),
+            )
+        })?;
+        scripts.push(text);
+    }
+    if scripts.is_empty() {
+        return interactive(&ctx, args.format).await;
+    }
+    for sql in scripts {
+        execute(&ctx, &sql, args.format).await?;
+    }
+    Ok(())
+}
+
+/// A session with the adlens UDFs and every table found under `data`
+/// registered by its directory name (`campaigns`, `rejects`, ...).
+pub async fn open_data(data: &Path) -> anyhow::Result<SessionContext> {
+    let shown = data.display().to_string();
+    if !data.is_dir() {
+        return Err(Error::input(
+            shown,
+            None,
+            "no such data directory; run `adlens preprocess` first",
+        )
+        .into());
+    }
+    let ctx = engine::session(&EngineConfig::default())?;
+    let tables =
+        layout::find_tables(data).map_err(|e| Error::input(&shown, None, e.to_string()))?;
+    for table in tables {
+        let partitions = table
+            .partition_columns
+            .iter()
+            .map(|c| (c.clone(), DataType::Utf8))
+            .collect();
+        let options = ParquetReadOptions::default().table_partition_cols(partitions);
+        ctx.register_parquet(&table.name, table.path.to_string_lossy().as_ref(), options)
+            .await
+            .with_context(|| format!("registering table `{}`", table.name))?;
+        tracing::info!("table `{}` from `{}`", table.name, table.path.display());
+    }
+    Ok(ctx)
+}
+
+/// Runs every statement of `sql` and prints each result.
+pub async fn execute(ctx: &SessionContext, sql: &str, format: Format) -> anyhow::Result<()> {
+    let frames = engine::run_statements(ctx, sql)
+        .await
+        .map_err(|e| Error::Query(e.to_string()))?;
+    for frame in frames {
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| Error::Query(e.to_string()))?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        print_batches(&schema, &batches, format)?;
+        if format == Format::Table {
+            eprintln!("({rows} row{})", if rows == 1 { "" } else { "s" });
+        }
+    }
+    Ok(())
+}
+
+fn print_batches(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: Format,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            if !schema.fields().is_empty() {
+                writeln!(
+                    out,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches_with_schema(
+                        Arc::clone(schema),
+                        batches
+                    )?
+                )?;
+            }
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            if batches.is_empty() {
+                writer.write(&RecordBatch::new_empty(stringify_schema(schema)))?;
+            }
+            for batch in batches {
+                writer.write(&stringify_nested(batch)?)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(&mut out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn is_nested(data_type: &DataType) -> bool {
+    data_type.is_nested()
+}
+
+fn stringify_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_nested(f.data_type()) {
+                Field::new(f.name(), DataType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// CSV has no lists or structs: such columns are printed as text (`[a, b]`).
+fn stringify_nested(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_nested(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default().with_null("");
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            if !is_nested(column.data_type()) {
+                return Ok(Arc::clone(column));
+            }
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let mut text = StringBuilder::new();
+            for row in 0..column.len() {
+                if column.is_null(row) {
+                    text.append_null();
+                } else {
+                    text.append_value(formatter.value(row).to_string());
+                }
+            }
+            Ok(Arc::new(text.finish()) as ArrayRef)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(
+        stringify_schema(&batch.schema()),
+        columns,
+    )?)
+}
+
+/// A prompt with history in `~/.adlens_history`; statements end with `;`.
+async fn interactive(ctx: &SessionContext, format: Format) -> anyhow::Result<()> {
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".adlens_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    eprintln!("adlens sql: end statements with `;`, `\\d` lists tables, `\\q` quits.");
+    let mut pending = String::new();
+    loop {
+        let prompt = if pending.is_empty() {
+            "adlens> "
+        } else {
+            "   ...> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                pending.clear();
+                continue;
+            }
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        match line.trim() {
+            "\\q" | "quit" | "exit" => break,
+            "\\d" => pending = "SHOW TABLES;".into(),
+            _ => {
+                pending.push_str(&line);
+                pending.push('\n');
+            }
+        }
+        if pending.trim_end().ends_with(';') {
+            let _ = editor.add_history_entry(pending.trim());
+            if let Err(e) = execute(ctx, &pending, format).await {
+                eprintln!("error: {e:#}");
+            }
+            pending.clear();
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Scalar UDFs that put the [`crate::clean`] rules into SQL. One generic
+//! struct serves every string-to-string rule; `split_keywords` returns a list.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, ListBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::clean::{text, url};
+
+/// The string-to-string cleaning rules callable from SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextRule {
+    /// `canonical_url(raw_url)`: unwrapped, untracked, normalised URL.
+    CanonicalUrl,
+    /// `url_host(canonical_url)`: the host of a canonical URL.
+    UrlHost,
+    /// `registered_domain(host)`: registered domain by the Public Suffix List.
+    RegisteredDomain,
+    /// `normalize_text(text)`: entity-decoded, NFKC, no invisible characters.
+    NormalizeText,
+    /// `text_script(text)`: dominant Unicode script.
+    TextScript,
+    /// `detect_language(text)`: ISO 639-3 language code.
+    DetectLanguage,
+}
+
+impl TextRule {
+    pub const ALL: [TextRule; 6] = [
+        Self::CanonicalUrl,
+        Self::UrlHost,
+        Self::RegisteredDomain,
+        Self::NormalizeText,
+        Self::TextScript,
+        Self::DetectLanguage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CanonicalUrl => "canonical_url",
+            Self::UrlHost => "url_host",
+            Self::RegisteredDomain => "registered_domain",
+            Self::NormalizeText => "normalize_text",
+            Self::TextScript => "text_script",
+            Self::DetectLanguage => "detect_language",
+        }
+    }
+
+    fn apply(self, s: &str) -> Option<Cow<'_, str>> {
+        match self {
+            Self::CanonicalUrl => url::canonical_url(s).map(Cow::Owned),
+            Self::UrlHost => url::url_host(s).map(Cow::Borrowed),
+            Self::RegisteredDomain => url::registered_domain(s).map(Cow::Borrowed),
+            Self::NormalizeText => text::normalize_text(s),
+            Self::TextScript => text::text_script(s).map(Cow::Borrowed),
+            Self::DetectLanguage => text::detect_language(s).map(Cow::Borrowed),
+        }
+    }
+}
+
+/// A [`TextRule`] as a DataFusion scalar function: any string type in, `Utf8` out,
+/// NULL in gives NULL out.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TextRuleUdf {
+    rule: TextRule,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TextRuleUdf {
+    fn name(&self) -> &str {
+        self.rule.name()
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = single_arg(self.name(), args)?;
+        let mut out = StringBuilder::with_capacity(input.len(), input.len() * 32);
+        for_each_str(&input, |value| {
+            out.append_option(value.and_then(|s| self.rule.apply(s)))
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `split_keywords(text)`: the keywords field as a clean `List<Utf8>`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SplitKeywords {
+    signature: Signature,
+}
+
+fn keyword_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+impl ScalarUDFImpl for SplitKeywords {
+    fn name(&self) -> &str {
+        "split_keywords"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(keyword_list_type())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = single_arg(self.name(), args)?;
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for_each_str(&input, |value| {
+            for keyword in value.map(text::split_keywords).unwrap_or_default() {
+                out.values().append_value(keyword);
+            }
+            // Always a list, empty when there are no keywords: "no keywords"
+            // is a fact about the record, not an unknown.
+            out.append(true);
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn single_arg(name: &str, args: ScalarFunctionArgs) -> Result<ArrayRef> {
+    let rows = args.number_rows;
+    match <[ColumnarValue; 1]>::try_from(args.args) {
+        Ok([value]) => value.into_array(rows),
+        Err(args) => exec_err!("`{name}` takes one argument, got {}", args.len()),
+    }
+}
+
+/// Calls `f` with each value of a string array of any of Arrow's three string types.
+fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+    match array.data_type() {
+        DataType::Utf8 => as_string_array(array)?.iter().for_each(f),
+        DataType::LargeUtf8 => as_large_string_array(array)?.iter().for_each(f),
+        DataType::Utf8View => as_string_view_array(array)?.iter().for_each(f),
+        DataType::Null => (0..array.len()).for_each(|_| f(None)),
+        other => return exec_err!("expected a string argument, got `{other}`"),
+    }
+    Ok(())
+}
+
+fn string_signature() -> Signature {
+    Signature::one_of(
+        vec![
+            datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8]),
+            datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8View]),
+            datafusion::logical_expr::TypeSignature::Exact(vec![DataType::LargeUtf8]),
+        ],
+        Volatility::Immutable,
+    )
+}
+
+/// Every adlens UDF, ready to register on a session.
+pub fn all() -> Vec<ScalarUDF> {
+    let mut udfs: Vec<ScalarUDF> = TextRule::ALL
+        .into_iter()
+        .map(|rule| {
+            ScalarUDF::new_from_impl(TextRuleUdf {
+                rule,
+                signature: string_signature(),
+            })
+        })
+        .collect();
+    udfs.push(ScalarUDF::new_from_impl(SplitKeywords {
+        signature: string_signature(),
+    }));
+    udfs
+}

@@ -1,0 +1,196 @@
+//! The data directory layout (see `data/README.md`) and how outputs reach it:
+//! every command writes into a hidden temporary sibling and renames it into
+//! place only when everything succeeded, so readers never see half a data set.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::ingest::io_message;
+
+/// Cleaned campaigns, Hive-partitioned by `month`.
+pub const CAMPAIGNS: &str = "campaigns";
+/// Records not kept, with their reason.
+pub const REJECTS: &str = "rejects";
+/// Counts, inputs, timings and versions of the run that made the directory.
+pub const MANIFEST: &str = "_manifest.json";
+/// The partition column of `campaigns`.
+pub const PARTITION_COLUMN: &str = "month";
+
+/// A temporary directory that becomes `target` on [`StagedDir::commit`] and
+/// disappears if dropped before that (a failed run leaves `target` as it was).
+#[derive(Debug)]
+pub struct StagedDir {
+    target: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Checks that `target` may be replaced and creates the staging directory
+    /// beside it. An existing non-empty directory that is not an adlens output
+    /// is refused rather than replaced.
+    pub fn create(target: &Path) -> Result<Self, Error> {
+        let fail = |message: String| Error::output(target, message);
+        if target.exists() {
+            if !target.is_dir() {
+                return Err(fail("exists and is not a directory".into()));
+            }
+            let empty = fs::read_dir(target)
+                .map_err(|e| fail(io_message(&e)))?
+                .next()
+                .is_none();
+            if !empty && !target.join(MANIFEST).exists() {
+                return Err(fail(format!(
+                    "exists and is not an adlens output (no `{MANIFEST}`); refusing to replace it"
+                )));
+            }
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| fail("has no directory name".into()))?;
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .map_err(|e| fail(format!("cannot create parent: {}", io_message(&e))))?;
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        remove_abandoned(&parent, &prefix);
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp).map_err(|e| fail(format!("cannot write here: {}", io_message(&e))))?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            tmp,
+            committed: false,
+        })
+    }
+
+    /// Where to write.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Moves the staged directory into place: an atomic exchange with the old
+    /// output where the file system allows it, whose remains are then removed.
+    pub fn commit(mut self) -> io::Result<()> {
+        if self.target.exists() {
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &self.tmp,
+                rustix::fs::CWD,
+                &self.target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            ) {
+                Ok(()) => {}
+                Err(_) => {
+                    // No RENAME_EXCHANGE here: move the old one aside first.
+                    let old = self.tmp.with_extension("old");
+                    fs::rename(&self.target, &old)?;
+                    fs::rename(&self.tmp, &self.target)?;
+                    fs::rename(&old, &self.tmp)?;
+                }
+            }
+            fs::remove_dir_all(&self.tmp)?;
+        } else {
+            fs::rename(&self.tmp, &self.target)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Removes staging directories left by runs that were killed (their process
+/// is gone), so they do not pile up.
+fn remove_abandoned(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<i32>()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
+        if !alive {
+            tracing::info!(
+                "removing abandoned staging directory `{}`",
+                entry.path().display()
+            );
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A Parquet table found under a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTable {
+    /// Table name: the directory name.
+    pub name: String,
+    /// The table's directory.
+    pub path: PathBuf,
+    /// Hive partition columns (`month=...` directories), outermost first.
+    pub partition_columns: Vec<String>,
+}
+
+/// Every directory under `data` holding Parquet files (directly or in
+/// `key=value` subdirectories), in name order. Hidden and `_` entries are skipped.
+pub fn find_tables(data: &Path) -> io::Result<Vec<FoundTable>> {
+    let mut tables = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(data)?.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !path.is_dir() || name.starts_with(['.', '_']) {
+            continue;
+        }
+        let mut partition_columns = Vec::new();
+        let mut dir = path.clone();
+        loop {
+            let sub = fs::read_dir(&dir)?.flatten().map(|e| e.path()).find(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.contains('='))
+            });
+            match sub {
+                Some(sub) => {
+                    let dir_name = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    partition_columns
+                        .push(dir_name.split('=').next().unwrap_or_default().to_string());
+                    dir = sub;
+                }
+                None => break,
+            }
+        }
+        let has_parquet = fs::read_dir(&dir)?
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "parquet"));
+        if has_parquet {
+            tables.push(FoundTable {
+                name,
+                path,
+                partition_columns,
+            });
+        }
+    }
+    Ok(tables)
+}

@@ -1,0 +1,36 @@
+//! adlens: turns raw dumps of ad-campaign records into clean, partitioned
+//! Parquet and clusters people can act on.
+//!
+//! The binary is a thin shell over [`run`]. The cleaning rules live in
+//! `sql/*.sql` plus the Rust functions of [`clean`], exposed to SQL as UDFs by
+//! [`engine`]; every command that cleans records goes through that one session.
+
+pub mod clean;
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod layout;
+pub mod logging;
+pub mod manifest;
+pub mod writer;
+
+use cli::{Cli, Command};
+
+/// Runs one command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("adlens")
+        .build()?;
+    let progress = !cli.quiet;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Generate(args) => commands::generate::run(&args, progress),
+            Command::Preprocess(args) => commands::preprocess::run(&args, progress).await,
+            Command::Sql(args) => commands::sql::run(&args).await,
+        }
+    })
+}

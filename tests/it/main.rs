@@ -1,0 +1,9 @@
+//! Integration tests: the real `adlens` binary on real files, one temp dir per test.
+
+mod bad_input;
+mod generate;
+mod preprocess;
+mod real_sample;
+mod sql;
+mod sql_files;
+mod support;

@@ -1,0 +1,236 @@
+//! `adlens preprocess` end to end: counts, cleaned values, duplicates,
+//! rejects, atomic replacement and repeatability.
+
+use serde_json::json;
+
+use crate::support::{
+    adlens, balanced_counts, fixture, generate, manifest, preprocess, query, scalar,
+};
+
+#[test]
+fn dirty_fixture_lands_every_record_somewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+
+    let counts = balanced_counts(&out);
+    assert_eq!(counts["records_in"], 11);
+    assert_eq!(counts["rows_out"], 4);
+    assert_eq!(counts["duplicates_dropped"], 2);
+    assert_eq!(
+        counts["rejected_by_reason"],
+        json!({"bad_id": 1, "bad_timestamp": 2, "empty_text": 1, "ragged_row": 1})
+    );
+
+    let rejects = query(
+        &out,
+        "SELECT source_line, reject_reason, raw_text FROM rejects ORDER BY source_line",
+    );
+    let lines: Vec<_> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["source_line"].as_i64().unwrap(),
+                r["reject_reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (5, "ragged_row"),
+            (6, "bad_timestamp"),
+            (7, "bad_id"),
+            (9, "empty_text"),
+            (12, "bad_timestamp")
+        ]
+    );
+    assert_eq!(
+        rejects[0]["raw_text"],
+        "2023-03-01 10:00:02.000000,1003,https://x.example.com/,only,five"
+    );
+}
+
+#[test]
+fn dirty_fixture_values_are_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let rows = query(
+        &out,
+        "SELECT campaign_id, url, host, domain, title, keywords, description, month, source_line \
+         FROM campaigns ORDER BY campaign_id",
+    );
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r["campaign_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1001, 1002, 1007, 1009]);
+
+    // The newest record of id 1001 wins; its tracking parameter and :443 are gone.
+    assert_eq!(rows[0]["title"], "New version");
+    assert_eq!(rows[0]["source_line"], 8);
+    assert_eq!(rows[0]["url"], "https://www.example.co.uk/a");
+    assert_eq!(rows[0]["domain"], "example.co.uk");
+    // An l.facebook.com shim is unwrapped; "-" means no description.
+    assert_eq!(rows[1]["url"], "https://shop.example.de/p?x=1");
+    assert_eq!(rows[1]["host"], "shop.example.de");
+    assert_eq!(rows[1]["title"], "Multi line title");
+    assert!(rows[1].get("description").is_none_or(|d| d.is_null()));
+    // Equal timestamps: the first line wins. Invisible characters are removed, NFKC applied.
+    assert_eq!(rows[2]["source_line"], 10);
+    assert_eq!(rows[2]["title"], "Zerowidth title");
+    assert_eq!(rows[2]["description"], "Café III");
+    assert_eq!(rows[2]["url"], "http://www.shop.example.com.br/x");
+    assert_eq!(rows[2]["domain"], "example.com.br");
+    assert_eq!(rows[2]["month"], "2023-02");
+    // A record without a usable URL is kept, with no canonical URL.
+    assert!(rows[3].get("url").is_none_or(|u| u.is_null()));
+
+    let keywords = scalar(
+        &out,
+        "SELECT keywords FROM campaigns WHERE campaign_id = 1001",
+    );
+    assert_eq!(keywords, json!(["sale", "neu"]));
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT keywords FROM campaigns WHERE campaign_id = 1002"
+        ),
+        json!([])
+    );
+}
+
+#[test]
+fn generated_dump_balances_and_has_no_duplicate_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = generate(tmp.path(), 6000, 11, 0.05);
+    let out = tmp.path().join("clean");
+    preprocess(&raw, &out);
+
+    let counts = balanced_counts(&out);
+    assert_eq!(counts["records_in"], 6000);
+    let reasons = counts["rejected_by_reason"].as_object().unwrap();
+    for reason in ["ragged_row", "bad_timestamp", "bad_id", "empty_text"] {
+        assert!(
+            reasons.get(reason).and_then(|v| v.as_u64()).unwrap_or(0) > 0,
+            "no `{reason}` in {reasons:?}"
+        );
+    }
+    assert!(counts["duplicates_dropped"].as_u64().unwrap() > 0);
+    assert_eq!(
+        scalar(&out, "SELECT count(*) FROM campaigns"),
+        counts["rows_out"]
+    );
+    assert_eq!(
+        scalar(&out, "SELECT count(DISTINCT campaign_id) FROM campaigns"),
+        counts["rows_out"]
+    );
+    assert_eq!(
+        scalar(&out, "SELECT count(*) FROM rejects"),
+        counts["rejected"]
+    );
+    assert_eq!(
+        scalar(&out, "SELECT count(DISTINCT month) FROM campaigns"),
+        12
+    );
+    // Redirect wrappers and tracking parameters never survive cleaning.
+    let leftovers = "SELECT count(*) FROM campaigns WHERE url LIKE '%fbclid=%' OR url LIKE '%utm_%' \
+                     OR url LIKE '%/login/?next=%' OR url LIKE '%l.php?u=%' OR url LIKE '%:443/%'";
+    assert_eq!(scalar(&out, leftovers), 0);
+    // Non-English text is kept and labelled.
+    let scripts = query(
+        &out,
+        "SELECT DISTINCT script FROM campaigns WHERE script IS NOT NULL",
+    );
+    for script in ["Latin", "Devanagari", "Cyrillic", "Arabic"] {
+        assert!(
+            scripts.iter().any(|r| r["script"] == script),
+            "no {script} in {scripts:?}"
+        );
+    }
+}
+
+#[test]
+fn rerunning_gives_the_same_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = generate(tmp.path(), 3000, 3, 0.02);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    preprocess(&raw, &a);
+    preprocess(&raw, &b);
+    let all = "SELECT * FROM campaigns ORDER BY campaign_id";
+    assert_eq!(query(&a, all), query(&b, all));
+    assert_eq!(manifest(&a)["counts"], manifest(&b)["counts"]);
+}
+
+#[test]
+fn a_failed_run_leaves_the_previous_output_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let before = std::fs::read_to_string(out.join("_manifest.json")).unwrap();
+
+    // Valid for thousands of lines, then invalid UTF-8: fails mid-way.
+    let mut bad = std::fs::read(generate(tmp.path(), 3000, 5, 0.0)).unwrap();
+    bad.extend_from_slice(b"2023-05-01 00:00:00,42,https://x.example.com/,bad \xff byte,,d\n");
+    let bad_path = tmp.path().join("bad.csv");
+    std::fs::write(&bad_path, bad).unwrap();
+    adlens()
+        .args(["--quiet", "preprocess", "--input"])
+        .arg(&bad_path)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("invalid UTF-8"));
+
+    assert_eq!(
+        std::fs::read_to_string(out.join("_manifest.json")).unwrap(),
+        before
+    );
+    assert_eq!(scalar(&out, "SELECT count(*) FROM campaigns"), 4);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
+
+#[test]
+fn several_inputs_and_gzip_are_read_as_one_dump() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = generate(tmp.path(), 2000, 9, 0.0);
+    let gz = tmp.path().join("copy.csv.gz");
+    let mut encoder = flate2_writer(&gz);
+    std::io::Write::write_all(&mut encoder, &std::fs::read(&raw).unwrap()).unwrap();
+    encoder.finish().unwrap();
+    let out = tmp.path().join("clean");
+    adlens()
+        .args(["--quiet", "preprocess", "--input"])
+        .arg(&raw)
+        .arg(format!("file://{}", gz.display()))
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .success();
+    let counts = balanced_counts(&out);
+    assert_eq!(counts["records_in"], 4000);
+    // Every record of the copy has the same id as one in the original: a duplicate.
+    assert_eq!(
+        counts["duplicates_dropped"].as_u64().unwrap() + counts["rows_out"].as_u64().unwrap(),
+        4000 - counts["rejected"].as_u64().unwrap()
+    );
+    assert_eq!(
+        counts["rows_out"].as_u64().unwrap() * 2,
+        4000 - counts["rejected"].as_u64().unwrap()
+    );
+    assert_eq!(manifest(&out)["inputs"].as_array().unwrap().len(), 2);
+}
+
+fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::File> {
+    flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    )
+}

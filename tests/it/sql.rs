@@ -1,0 +1,97 @@
+//! `adlens sql`: every example query runs, the output formats, and errors.
+
+use predicates::str::contains;
+
+use crate::support::{adlens, fixture, generate, preprocess};
+
+#[test]
+fn every_example_query_runs_and_returns_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = generate(tmp.path(), 4000, 21, 0.03);
+    let out = tmp.path().join("clean");
+    preprocess(&raw, &out);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/examples");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(examples).unwrap() {
+        let path = entry.unwrap().path();
+        let output = adlens()
+            .args(["sql", "--format", "csv", "--data"])
+            .arg(&out)
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rows = String::from_utf8(output.stdout).unwrap().lines().count() - 1;
+        assert!(rows > 0, "{} returned no rows", path.display());
+        ran += 1;
+    }
+    assert!(ran >= 5, "expected at least 5 examples, ran {ran}");
+}
+
+#[test]
+fn output_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let sql = "SELECT campaign_id, domain, keywords FROM campaigns WHERE campaign_id IN (1001, 1007) ORDER BY campaign_id";
+    let run = |format: &str| {
+        let output = adlens()
+            .args(["sql", "--format", format, "--data"])
+            .arg(&out)
+            .args(["-c", sql])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    insta::assert_snapshot!("table", run("table"));
+    insta::assert_snapshot!("csv", run("csv"));
+    insta::assert_snapshot!("json", run("json"));
+}
+
+#[test]
+fn a_bad_query_is_a_user_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    adlens()
+        .args(["sql", "--data"])
+        .arg(&out)
+        .args(["-c", "SELECT nope FROM campaigns"])
+        .assert()
+        .code(1)
+        .stderr(contains("query failed"))
+        .stderr(contains("nope"));
+}
+
+#[test]
+fn a_missing_data_dir_says_what_to_do() {
+    adlens()
+        .args(["sql", "--data", "/no/such/dir", "-c", "SELECT 1"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "`/no/such/dir`: no such data directory; run `adlens preprocess` first",
+        ));
+}
+
+#[test]
+fn udfs_are_available_in_sql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let sql = "SELECT registered_domain(url_host(canonical_url('https://www.google.com/url?q=https://m.viajes.com.br/x?gclid=1'))) AS d";
+    adlens()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&out)
+        .args(["-c", sql])
+        .assert()
+        .success()
+        .stdout("d\nviajes.com.br\n");
+}
