@@ -151,10 +151,10 @@ impl ParquetSink {
         file.writer.write(&projected)?;
         file.rows += projected.num_rows();
         self.rows += projected.num_rows() as u64;
-        if file.rows >= self.options.max_rows_per_file {
-            if let Some(done) = self.open.remove(&key) {
-                done.writer.close()?;
-            }
+        if file.rows >= self.options.max_rows_per_file
+            && let Some(done) = self.open.remove(&key)
+        {
+            done.writer.close()?;
         }
         Ok(())
     }

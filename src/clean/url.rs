@@ -149,15 +149,11 @@ pub fn is_tracking_param(name: &str) -> bool {
 /// What remains keeps its original bytes, so a URL without tracking
 /// parameters comes out exactly as it went in.
 fn strip_tracking(url: &mut Url) {
-    if let Some(query) = url.query() {
-        if let Some(kept) = without_tracking(query) {
-            url.set_query((!kept.is_empty()).then_some(kept.as_str()));
-        }
+    if let Some(kept) = url.query().and_then(without_tracking) {
+        url.set_query((!kept.is_empty()).then_some(kept.as_str()));
     }
-    if let Some(fragment) = url.fragment() {
-        if let Some(kept) = without_tracking(fragment) {
-            url.set_fragment((!kept.is_empty()).then_some(kept.as_str()));
-        }
+    if let Some(kept) = url.fragment().and_then(without_tracking) {
+        url.set_fragment((!kept.is_empty()).then_some(kept.as_str()));
     }
 }
 

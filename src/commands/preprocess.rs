@@ -231,7 +231,7 @@ async fn clean_and_write(
     // The reader's error (bad header, invalid UTF-8, ...) names the file and
     // line, so it wins over what it made the writers see.
     let ingested = reader.await??;
-    bar.finish();
+    drop(bar);
     if let Some(e) = failure {
         return Err(e.context("cleaning and writing"));
     }

@@ -44,8 +44,12 @@ impl ReadProgress {
         };
         Self { bar, ticker }
     }
+}
 
-    pub fn finish(self) {
+impl Drop for ReadProgress {
+    /// Clears the bar however the run ends, so an error message is not
+    /// printed over a half-drawn bar.
+    fn drop(&mut self) {
         self.ticker.abort();
         self.bar.finish_and_clear();
     }

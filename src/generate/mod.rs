@@ -620,7 +620,7 @@ pub fn write_dump(
             ])?;
         }
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             tick(n);
         }
     }

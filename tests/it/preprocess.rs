@@ -234,3 +234,42 @@ fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::Fi
         flate2::Compression::fast(),
     )
 }
+
+#[test]
+fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let before = std::fs::read_to_string(out.join("_manifest.json")).unwrap();
+    let raw = generate(tmp.path(), 150_000, 4, 0.01);
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("adlens"))
+        .args(["--quiet", "preprocess", "--input"])
+        .arg(&raw)
+        .arg("--output")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is staging its output, then interrupt it.
+    let staging = tmp.path().join(format!(".clean.tmp-{}", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !staging.join("campaigns").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("left as it was"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("_manifest.json")).unwrap(),
+        before
+    );
+    assert!(!staging.exists(), "staging directory left behind");
+}
