@@ -28,8 +28,86 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Clean raw CSV dumps into partitioned Parquet, a rejects table and a manifest.
     Preprocess(PreprocessArgs),
+    /// Train k-means clusters on the cleaned campaigns into a new model version.
+    Batch(BatchArgs),
+    /// Score the cleaned campaigns with an existing model (writes assignments).
+    Score(ScoreArgs),
     /// Run SQL over every output under a data directory.
     Sql(SqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Preprocess output to train on; `assignments/` and `clusters/` are written into it.
+    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    pub data: PathBuf,
+
+    /// Directory of model versions; `LATEST` in it names the one in use.
+    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    pub models: PathBuf,
+
+    /// Number of clusters, or `auto` to pick it from `--k-range` by simplified silhouette.
+    #[arg(long, default_value = "16")]
+    pub k: String,
+
+    /// Candidates for `--k auto`, as `FROM..=TO` (step 4).
+    #[arg(long, default_value = "8..=32")]
+    pub k_range: String,
+
+    /// Rows in the training sample (drawn by a hash of the id and seed).
+    #[arg(long, default_value_t = 100_000)]
+    pub sample_rows: u64,
+
+    /// Rows per mini-batch.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_rows: usize,
+
+    /// Most mini-batch steps.
+    #[arg(long, default_value_t = 100)]
+    pub max_iterations: u64,
+
+    /// Stop when the centroids move less than this in a step (after one pass).
+    #[arg(long, default_value_t = 1e-4)]
+    pub tolerance: f64,
+
+    /// Initialisations tried on the first batch; the best is kept.
+    #[arg(long, default_value_t = 3)]
+    pub n_runs: usize,
+
+    /// Centroid initialisation.
+    #[arg(long, value_enum, default_value_t = crate::cluster::Init::KMeansPlusPlus)]
+    pub init: crate::cluster::Init,
+
+    /// Seed of the sample, the initialisation and the batch order.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Feature dimension (hash buckets).
+    #[arg(long, default_value_t = 2048)]
+    pub dim: usize,
+
+    /// Skip training when the data's manifest is the one the LATEST model was trained on.
+    #[arg(long)]
+    pub if_changed: bool,
+
+    /// Keep only the newest N model versions (LATEST is never removed).
+    #[arg(long)]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Preprocess output to score; `assignments/` and `clusters/` are written into it.
+    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    pub data: PathBuf,
+
+    /// A model version directory (default: the LATEST of `--models`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+
+    /// Directory of model versions.
+    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    pub models: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -81,7 +81,9 @@ impl InputFile {
     fn local(input: &str, path: PathBuf) -> Result<Self, Error> {
         let meta =
             std::fs::metadata(&path).map_err(|e| Error::input(input, None, io_message(&e)))?;
-        if !meta.is_file() {
+        // Named pipes are welcome: `--input <(zcat dump.csv.gz)` streams.
+        let fifo = std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type());
+        if !meta.is_file() && !fifo {
             return Err(Error::input(input, None, "not a file"));
         }
         let modified = meta

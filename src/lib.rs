@@ -7,14 +7,17 @@
 
 pub mod clean;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod generate;
 pub mod ingest;
 pub mod layout;
 pub mod logging;
 pub mod manifest;
+pub mod model;
 pub mod writer;
 
 use cli::{Cli, Command};
@@ -26,11 +29,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .thread_name("adlens")
         .build()?;
     let progress = !cli.quiet;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Generate(args) => commands::generate::run(&args, progress),
             Command::Preprocess(args) => commands::preprocess::run(&args, progress).await,
+            Command::Batch(args) => commands::batch::run(&args, progress).await,
+            Command::Score(args) => commands::score::run(&args, progress).await,
             Command::Sql(args) => commands::sql::run(&args).await,
         }
-    })
+    });
+    // Outputs are committed or cleaned up by now. Do not wait for a reader
+    // thread still blocked on a slow pipe or network stream after an
+    // interruption: that would turn Ctrl-C into a hang.
+    runtime.shutdown_background();
+    result
 }

@@ -1,6 +1,8 @@
 //! One module per command; each exposes `run`.
 
+pub mod batch;
 pub mod generate;
 pub mod preprocess;
 pub mod progress;
+pub mod score;
 pub mod sql;

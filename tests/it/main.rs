@@ -1,6 +1,7 @@
 //! Integration tests: the real `adlens` binary on real files, one temp dir per test.
 
 mod bad_input;
+mod batch;
 mod generate;
 mod preprocess;
 mod real_sample;

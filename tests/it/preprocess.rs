@@ -241,17 +241,28 @@ fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
     let out = tmp.path().join("clean");
     preprocess(&fixture("dirty.csv"), &out);
     let before = std::fs::read_to_string(out.join("_manifest.json")).unwrap();
-    let raw = generate(tmp.path(), 150_000, 4, 0.01);
 
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("adlens"))
+    // The input is a pipe this test holds open, so the run is surely mid-way
+    // when it is interrupted.
+    let fifo = tmp.path().join("input.csv");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("adlens"))
         .args(["--quiet", "preprocess", "--input"])
-        .arg(&raw)
+        .arg(&fifo)
         .arg("--output")
         .arg(&out)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run is staging its output, then interrupt it.
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let dump = std::fs::read(fixture("dirty.csv")).unwrap();
+    std::io::Write::write_all(&mut pipe, &dump).unwrap();
     let staging = tmp.path().join(format!(".clean.tmp-{}", child.id()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !staging.join("campaigns").exists() && std::time::Instant::now() < deadline {
@@ -260,6 +271,7 @@ fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
     let output = child.wait_with_output().unwrap();
+    drop(pipe);
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

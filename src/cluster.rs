@@ -1,0 +1,517 @@
+//! Training and scoring over the cleaned campaigns: a deterministic sample
+//! fits the IDF table and the k-means centroids (linfa's mini-batch k-means,
+//! so memory is bounded by the sample, not the data set); one parallel pass
+//! then assigns every campaign to its nearest centroid and gathers what each
+//! cluster means (sizes, top domains, central examples, radius).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, AsArray, Float32Array, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt32Array,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use linfa::DatasetBase;
+use linfa::prelude::*;
+use linfa_clustering::{IncrKMeansError, KMeans, KMeansInit};
+use linfa_nn::distance::L2Dist;
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_pcg::Pcg64Mcg;
+use rand_xoshiro::rand_core::SeedableRng as _;
+
+use crate::features::{
+    CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
+    fnv1a64,
+};
+use crate::layout;
+use crate::model::{ClusterLabel, Model};
+use crate::writer::{ParquetSink, SinkOptions};
+
+/// How centroids are initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Init {
+    /// k-means++ (default).
+    #[value(name = "kmeans++")]
+    KMeansPlusPlus,
+    /// k-means||, the parallel variant for large k.
+    #[value(name = "kmeans||")]
+    KMeansPara,
+    /// Random records.
+    Random,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KMeansPlusPlus => "kmeans++",
+            Self::KMeansPara => "kmeans||",
+            Self::Random => "random",
+        }
+    }
+}
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub init: Init,
+    pub n_runs: usize,
+    pub batch_rows: usize,
+    pub max_steps: u64,
+    pub tolerance: f64,
+    pub seed: u64,
+}
+
+/// Registers `data/campaigns` and returns its feature columns and ids, one stream per partition.
+pub async fn campaign_streams(
+    ctx: &SessionContext,
+    data: &Path,
+) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
+    let options = ParquetReadOptions::default()
+        .table_partition_cols(vec![(layout::PARTITION_COLUMN.into(), DataType::Utf8)]);
+    let dir = data.join(layout::CAMPAIGNS);
+    if ctx.table_exist(layout::CAMPAIGNS)? {
+        ctx.deregister_table(layout::CAMPAIGNS)?;
+    }
+    ctx.register_parquet(layout::CAMPAIGNS, dir.to_string_lossy().as_ref(), options)
+        .await?;
+    let sql = format!(
+        "SELECT campaign_id, {} FROM {}",
+        FEATURE_COLUMNS.join(", "),
+        layout::CAMPAIGNS
+    );
+    Ok(ctx.sql(&sql).await?.execute_stream_partitioned().await?)
+}
+
+/// Whether a campaign is in the training sample: a hash of its id and the
+/// seed, so the sample is the same whatever order the rows come in.
+pub fn in_sample(campaign_id: i64, seed: u64, rate: f64) -> bool {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..].copy_from_slice(&campaign_id.to_le_bytes());
+    (fnv1a64(&bytes) >> 11) as f64 / (1u64 << 53) as f64 <= rate
+}
+
+/// An owned copy of a sampled campaign's text.
+#[derive(Debug, Clone)]
+struct OwnedText {
+    id: i64,
+    title: Option<String>,
+    keywords: Vec<String>,
+    description: Option<String>,
+    domain: Option<String>,
+    host: Option<String>,
+    url: Option<String>,
+}
+
+impl OwnedText {
+    fn borrow(&self) -> CampaignText<'_> {
+        CampaignText {
+            title: self.title.as_deref(),
+            keywords: self.keywords.iter().map(String::as_str).collect(),
+            description: self.description.as_deref(),
+            domain: self.domain.as_deref(),
+            host: self.host.as_deref(),
+            url: self.url.as_deref(),
+        }
+    }
+}
+
+/// The training sample as vectors, sorted by campaign id, and the vectorizer fitted on it.
+#[derive(Debug)]
+pub struct Sample {
+    pub vectorizer: Vectorizer,
+    pub vectors: Vec<SparseVec>,
+}
+
+/// Draws about `rate` of the campaigns and fits IDF on them.
+pub async fn sample(
+    ctx: &SessionContext,
+    data: &Path,
+    params: &FeatureParams,
+    rate: f64,
+    seed: u64,
+) -> anyhow::Result<Sample> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut stream in campaign_streams(ctx, data).await? {
+        tasks.spawn(async move {
+            let mut picked = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let ids = ids(&batch)?;
+                let text = TextColumns::new(&batch)?;
+                for (i, id) in ids.values().iter().enumerate() {
+                    if ids.is_valid(i) && in_sample(*id, seed, rate) {
+                        let t = text.row(i);
+                        picked.push(OwnedText {
+                            id: *id,
+                            title: t.title.map(str::to_string),
+                            keywords: t.keywords.iter().map(|k| k.to_string()).collect(),
+                            description: t.description.map(str::to_string),
+                            domain: t.domain.map(str::to_string),
+                            host: t.host.map(str::to_string),
+                            url: t.url.map(str::to_string),
+                        });
+                    }
+                }
+            }
+            anyhow::Ok(picked)
+        });
+    }
+    let mut picked = Vec::new();
+    while let Some(part) = tasks.join_next().await {
+        picked.extend(part??);
+    }
+    picked.sort_by_key(|t| t.id);
+    let mut fitter = IdfFitter::new(params);
+    let tfs: Vec<SparseVec> = picked.iter().map(|t| fitter.add(&t.borrow())).collect();
+    let vectorizer = fitter.finish();
+    let vectors = tfs.into_iter().map(|tf| vectorizer.weigh(tf)).collect();
+    Ok(Sample {
+        vectorizer,
+        vectors,
+    })
+}
+
+fn ids(batch: &RecordBatch) -> anyhow::Result<Int64Array> {
+    let column = batch
+        .column_by_name("campaign_id")
+        .ok_or_else(|| anyhow::anyhow!("no campaign_id column"))?;
+    Ok(cast(column, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
+
+fn dense(vectors: &[&SparseVec], dim: usize) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((vectors.len(), dim));
+    for (row, v) in vectors.iter().enumerate() {
+        for (i, x) in v.iter() {
+            out[[row, *i as usize]] = *x;
+        }
+    }
+    out
+}
+
+/// Mini-batch k-means over the sample: batches of `batch_rows` drawn from a
+/// seeded shuffle, for at least one pass over the sample and until the
+/// centroids move less than `tolerance` or `max_steps` is reached.
+/// Returns the centroids and the number of steps taken.
+pub fn train(
+    vectors: &[SparseVec],
+    dim: usize,
+    k: usize,
+    options: &TrainOptions,
+) -> anyhow::Result<(Vec<Vec<f32>>, u64)> {
+    anyhow::ensure!(
+        vectors.len() >= k,
+        "only {} sampled rows for k = {k}: lower --k or raise --sample-rows",
+        vectors.len()
+    );
+    let init = match options.init {
+        Init::KMeansPlusPlus => KMeansInit::KMeansPlusPlus,
+        Init::KMeansPara => KMeansInit::KMeansPara,
+        Init::Random => KMeansInit::Random,
+    };
+    let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(options.seed);
+    let params = KMeans::params_with(k, rng, L2Dist)
+        .n_runs(options.n_runs.max(1))
+        .tolerance(options.tolerance as f32)
+        .init_method(init)
+        .check()?;
+    let mut order: Vec<usize> = (0..vectors.len()).collect();
+    let mut shuffle = Pcg64Mcg::seed_from_u64(options.seed);
+    let batch_rows = options.batch_rows.max(k).min(vectors.len());
+    let batches_per_pass = vectors.len().div_ceil(batch_rows) as u64;
+    let mut model = None;
+    let mut step = 0u64;
+    'passes: loop {
+        order.shuffle(&mut shuffle);
+        for chunk in order.chunks(batch_rows) {
+            let rows: Vec<&SparseVec> = chunk.iter().map(|&i| &vectors[i]).collect();
+            let dataset = DatasetBase::from(dense(&rows, dim));
+            step += 1;
+            let (next, converged) = match params.fit_with(model.take(), &dataset) {
+                Ok(m) => (m, true),
+                Err(IncrKMeansError::NotConverged(m)) => (m, false),
+                Err(e) => return Err(anyhow::anyhow!("k-means failed: {e}")),
+            };
+            model = Some(next);
+            if (converged && step >= batches_per_pass) || step >= options.max_steps.max(1) {
+                break 'passes;
+            }
+        }
+    }
+    let model = model.expect("at least one step ran");
+    let centroids = model
+        .centroids()
+        .rows()
+        .into_iter()
+        .map(|r| r.to_vec())
+        .collect();
+    Ok((centroids, step))
+}
+
+/// Simplified silhouette (distances to centroids instead of to every point),
+/// averaged over the vectors: cheap enough to compare several k.
+pub fn simplified_silhouette(centroids: &[Vec<f32>], vectors: &[SparseVec]) -> f64 {
+    let scores = vectors.iter().map(|v| {
+        let x2: f32 = v.iter().map(|(_, x)| x * x).sum();
+        let mut d: Vec<f32> = centroids
+            .iter()
+            .map(|c| {
+                let c2: f32 = c.iter().map(|x| x * x).sum();
+                let dot: f32 = v.iter().map(|(i, x)| x * c[*i as usize]).sum();
+                (x2 + c2 - 2.0 * dot).max(0.0).sqrt()
+            })
+            .collect();
+        d.sort_by(f32::total_cmp);
+        let (a, b) = (d[0] as f64, d.get(1).copied().unwrap_or(d[0]) as f64);
+        if b.max(a) > 0.0 {
+            (b - a) / b.max(a)
+        } else {
+            0.0
+        }
+    });
+    scores.sum::<f64>() / vectors.len().max(1) as f64
+}
+
+const HISTOGRAM_BINS: usize = 400;
+const HISTOGRAM_MAX: f32 = 2.0;
+
+/// What the scoring pass learns about one cluster.
+#[derive(Debug, Clone, Default)]
+struct ClusterStats {
+    size: u64,
+    squared: f64,
+    domains: HashMap<String, u64>,
+    /// The three most central `(distance, title)`.
+    examples: Vec<(f32, String)>,
+    histogram: Vec<u64>,
+}
+
+impl ClusterStats {
+    fn add(&mut self, distance: f32, domain: Option<&str>, title: Option<&str>) {
+        self.size += 1;
+        self.squared += f64::from(distance * distance);
+        if let Some(d) = domain {
+            *self.domains.entry(d.to_string()).or_default() += 1;
+        }
+        if let Some(t) = title
+            && (self.examples.len() < 3 || distance < self.examples[2].0)
+            && !self.examples.iter().any(|(_, e)| e == t)
+        {
+            self.examples.push((distance, t.to_string()));
+            self.examples
+                .sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            self.examples.truncate(3);
+        }
+        if self.histogram.is_empty() {
+            self.histogram = vec![0; HISTOGRAM_BINS];
+        }
+        let bin = ((distance / HISTOGRAM_MAX) * HISTOGRAM_BINS as f32) as usize;
+        self.histogram[bin.min(HISTOGRAM_BINS - 1)] += 1;
+    }
+
+    fn merge(&mut self, other: ClusterStats) {
+        self.size += other.size;
+        self.squared += other.squared;
+        for (d, n) in other.domains {
+            *self.domains.entry(d).or_default() += n;
+        }
+        for (d, t) in other.examples {
+            if !self.examples.iter().any(|(_, e)| *e == t) {
+                self.examples.push((d, t));
+            }
+        }
+        self.examples
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        self.examples.truncate(3);
+        if self.histogram.is_empty() {
+            self.histogram = other.histogram;
+        } else {
+            self.histogram
+                .iter_mut()
+                .zip(other.histogram)
+                .for_each(|(a, b)| *a += b);
+        }
+    }
+
+    fn radius(&self) -> f32 {
+        let target = (self.size as f64 * 0.95).ceil() as u64;
+        let mut seen = 0;
+        for (bin, n) in self.histogram.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return (bin + 1) as f32 * HISTOGRAM_MAX / HISTOGRAM_BINS as f32;
+            }
+        }
+        HISTOGRAM_MAX
+    }
+}
+
+/// Result of scoring a data set.
+#[derive(Debug)]
+pub struct Assigned {
+    pub rows: u64,
+    /// Mean squared distance.
+    pub inertia: f64,
+    pub labels: Vec<ClusterLabel>,
+}
+
+/// Scores every campaign under `data` with `model`, writing
+/// `out/assignments/` (`campaign_id, cluster_id, distance, model_version`), and
+/// returns each cluster's label.
+pub async fn assign(
+    ctx: &SessionContext,
+    data: &Path,
+    model: Arc<Model>,
+    out: &Path,
+    sink: &SinkOptions,
+) -> anyhow::Result<Assigned> {
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("campaign_id", DataType::Int64, false),
+        // `cluster` is a reserved word in SQL (`CLUSTER BY`): `cluster_id` needs no quoting.
+        arrow::datatypes::Field::new("cluster_id", DataType::UInt32, false),
+        arrow::datatypes::Field::new("distance", DataType::Float32, false),
+        arrow::datatypes::Field::new("model_version", DataType::Utf8, false),
+    ]));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (p, mut stream) in campaign_streams(ctx, data).await?.into_iter().enumerate() {
+        let model = Arc::clone(&model);
+        let mut writer = ParquetSink::new(
+            out,
+            &format!("part-{p:02}"),
+            Arc::clone(&schema),
+            None,
+            sink.clone(),
+        )?;
+        let schema = Arc::clone(&schema);
+        tasks.spawn(async move {
+            let mut stats = vec![ClusterStats::default(); model.centroids.len()];
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let ids = ids(&batch)?;
+                let text = TextColumns::new(&batch)?;
+                let mut clusters = Vec::with_capacity(batch.num_rows());
+                let mut distances = Vec::with_capacity(batch.num_rows());
+                for i in 0..batch.num_rows() {
+                    let row = text.row(i);
+                    let (cluster, distance) = model.score(&model.vectorizer.vector(&row));
+                    stats[cluster as usize].add(distance, row.domain, row.title);
+                    clusters.push(cluster);
+                    distances.push(distance);
+                }
+                let version = StringArray::from_iter_values(std::iter::repeat_n(
+                    model.meta.version.as_str(),
+                    batch.num_rows(),
+                ));
+                let scored = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(ids),
+                        Arc::new(UInt32Array::from(clusters)),
+                        Arc::new(Float32Array::from(distances)),
+                        Arc::new(version),
+                    ],
+                )?;
+                writer.write(&scored)?;
+            }
+            writer.finish()?;
+            anyhow::Ok(stats)
+        });
+    }
+    let mut stats = vec![ClusterStats::default(); model.centroids.len()];
+    while let Some(part) = tasks.join_next().await {
+        for (total, s) in stats.iter_mut().zip(part??) {
+            total.merge(s);
+        }
+    }
+    let rows: u64 = stats.iter().map(|s| s.size).sum();
+    let inertia = stats.iter().map(|s| s.squared).sum::<f64>() / rows.max(1) as f64;
+    let labels = stats
+        .into_iter()
+        .enumerate()
+        .map(|(c, s)| label(&model, c, s))
+        .collect();
+    Ok(Assigned {
+        rows,
+        inertia,
+        labels,
+    })
+}
+
+/// A cluster in words: its heaviest centroid terms (bucket labels without
+/// URL prefixes), most common domains and most central titles.
+fn label(model: &Model, cluster: usize, stats: ClusterStats) -> ClusterLabel {
+    let centroid = &model.centroids[cluster];
+    let mut buckets: Vec<usize> = (0..centroid.len()).collect();
+    buckets.sort_by(|a, b| centroid[*b].total_cmp(&centroid[*a]));
+    let top_terms = buckets
+        .into_iter()
+        .filter(|&b| centroid[b] > 0.0)
+        .map(|b| model.vectorizer.terms[b].clone())
+        .filter(|t| !t.is_empty() && !t.contains(':'))
+        .take(8)
+        .collect();
+    let mut domains: Vec<(String, u64)> =
+        stats.domains.iter().map(|(d, n)| (d.clone(), *n)).collect();
+    domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ClusterLabel {
+        cluster: cluster as u32,
+        size: stats.size,
+        top_terms,
+        top_domains: domains.into_iter().take(5).map(|(d, _)| d).collect(),
+        examples: stats.examples.iter().map(|(_, t)| t.clone()).collect(),
+        radius: stats.radius(),
+    }
+}
+
+/// The `clusters` table: one row per cluster with its label.
+pub fn clusters_batch(labels: &[ClusterLabel], version: &str) -> anyhow::Result<RecordBatch> {
+    let list = |get: &dyn Fn(&ClusterLabel) -> &Vec<String>| {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for l in labels {
+            for s in get(l) {
+                b.values().append_value(s);
+            }
+            b.append(true);
+        }
+        Arc::new(b.finish()) as Arc<dyn Array>
+    };
+    Ok(RecordBatch::try_from_iter(vec![
+        (
+            "cluster_id",
+            Arc::new(UInt32Array::from_iter_values(
+                labels.iter().map(|l| l.cluster),
+            )) as _,
+        ),
+        (
+            "size",
+            Arc::new(Int64Array::from_iter_values(
+                labels.iter().map(|l| l.size as i64),
+            )) as _,
+        ),
+        ("top_terms", list(&|l| &l.top_terms)),
+        ("top_domains", list(&|l| &l.top_domains)),
+        ("examples", list(&|l| &l.examples)),
+        (
+            "radius",
+            Arc::new(Float32Array::from_iter_values(
+                labels.iter().map(|l| l.radius),
+            )) as _,
+        ),
+        (
+            "model_version",
+            Arc::new(StringArray::from_iter_values(
+                labels.iter().map(|_| version),
+            )) as _,
+        ),
+    ])?)
+}

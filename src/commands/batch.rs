@@ -1,0 +1,290 @@
+//! `adlens batch`: trains k-means centroids on the cleaned campaigns and
+//! writes a new model version, then scores every campaign with it. Safe from
+//! cron: one run at a time (a lock in the models directory), `--if-changed`
+//! to skip unchanged data, `LATEST` moved only after everything succeeded.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::cli::BatchArgs;
+use crate::cluster::{self, TrainOptions};
+use crate::engine::{self, EngineConfig};
+use crate::error::Error;
+use crate::features::FeatureParams;
+use crate::manifest::Manifest;
+use crate::model::{self, Model, ModelMeta, TrainingInfo};
+
+pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let manifest = Manifest::read(&args.data)?;
+    let manifest_sha256 = format!(
+        "{:x}",
+        Sha256::digest(fs::read(args.data.join(crate::layout::MANIFEST))?)
+    );
+    fs::create_dir_all(&args.models)
+        .map_err(|e| Error::output(&args.models, crate::ingest::io_message(&e)))?;
+    let Some(_lock) = lock(&args.models)? else {
+        eprintln!(
+            "another `adlens batch` is running on `{}`; nothing to do",
+            args.models.display()
+        );
+        return Ok(());
+    };
+    if args.if_changed && trained_on(&args.models, &manifest_sha256) {
+        eprintln!(
+            "`{}` has not changed since the LATEST model; nothing to do",
+            args.data.display()
+        );
+        return Ok(());
+    }
+    let rows = manifest.counts.rows_out;
+    if rows == 0 {
+        return Err(Error::input(
+            args.data.display().to_string(),
+            None,
+            "no campaigns to train on",
+        )
+        .into());
+    }
+    let params = FeatureParams {
+        dim: args.dim.max(2),
+        ..FeatureParams::default()
+    };
+    let options = TrainOptions {
+        init: args.init,
+        n_runs: args.n_runs,
+        batch_rows: args.batch_rows,
+        max_steps: args.max_iterations,
+        tolerance: args.tolerance,
+        seed: args.seed,
+    };
+    let ctx = engine::session(&EngineConfig::default())?;
+    let rate = (args.sample_rows as f64 / rows as f64).min(1.0);
+    let sample = cluster::sample(&ctx, &args.data, &params, rate, args.seed)
+        .await
+        .context("sampling campaigns")?;
+    tracing::info!("sampled {} of {rows} campaigns", sample.vectors.len());
+    let (k, k_curve) = choose_k(args, &sample.vectors, params.dim, &options)?;
+    let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
+    let trained = Instant::now();
+
+    let version = version_name(&manifest_sha256, args, k);
+    let meta = ModelMeta {
+        format_version: model::FORMAT_VERSION,
+        version: version.clone(),
+        adlens_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        k,
+        seed: args.seed,
+        features: params,
+        training: TrainingInfo {
+            data_dir: args.data.display().to_string(),
+            manifest_sha256,
+            manifest,
+            rows,
+            sampled_rows: sample.vectors.len() as u64,
+            init: args.init.name().into(),
+            n_runs: args.n_runs,
+            batch_rows: args.batch_rows,
+            steps,
+            tolerance: args.tolerance,
+        },
+        inertia: 0.0,
+        clusters: Vec::new(),
+        k_curve,
+    };
+    let mut model = Model::new(meta, sample.vectorizer, centroids);
+    let (assigned, staged) =
+        crate::commands::score::score_into(&args.data, Arc::new(model.clone())).await?;
+    model.meta.inertia = assigned.inertia;
+    model.meta.clusters = assigned.labels;
+
+    let tmp = args.models.join(format!(".{version}.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    model
+        .save(&tmp)
+        .with_context(|| format!("writing model `{}`", tmp.display()))?;
+    fs::rename(&tmp, args.models.join(&version))?;
+    model::set_latest(&args.models, &version)?;
+    for dir in staged {
+        dir.commit().context("moving assignments into place")?;
+    }
+    if let Some(keep) = args.keep {
+        prune(&args.models, keep, &version)?;
+    }
+    print!("{}", cluster_table(&model)?);
+    if progress {
+        eprintln!(
+            "model {version}: k={k}, {} sampled rows, {steps} steps, trained in {:.1}s, {} campaigns scored, total {:.1}s",
+            model.meta.training.sampled_rows,
+            (trained - started).as_secs_f64(),
+            assigned.rows,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Holds `models/.lock` (an advisory `flock`, released when the process
+/// ends, however it ends). `None` when another run holds it.
+fn lock(models: &Path) -> anyhow::Result<Option<File>> {
+    let path = models.join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::output(&path, crate::ingest::io_message(&e)))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("locking `{}`: {e}", path.display())),
+    }
+}
+
+/// True when LATEST was trained on the manifest with this hash.
+fn trained_on(models: &Path, manifest_sha256: &str) -> bool {
+    model::latest_version(models)
+        .ok()
+        .flatten()
+        .and_then(|v| Model::load(&models.join(v)).ok())
+        .is_some_and(|m| m.meta.training.manifest_sha256 == manifest_sha256)
+}
+
+/// `--k N`, or the k of the best simplified silhouette over `--k-range`.
+fn choose_k(
+    args: &BatchArgs,
+    vectors: &[crate::features::SparseVec],
+    dim: usize,
+    options: &TrainOptions,
+) -> anyhow::Result<(usize, Vec<(usize, f64)>)> {
+    if args.k != "auto" {
+        let k = args
+            .k
+            .parse::<usize>()
+            .ok()
+            .filter(|k| *k >= 2)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--k must be a number of at least 2 or `auto`, got `{}`",
+                    args.k
+                ))
+            })?;
+        return Ok((k, Vec::new()));
+    }
+    let (from, to) = args
+        .k_range
+        .split_once("..=")
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+        .filter(|(a, b)| *a >= 2 && a <= b)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--k-range must look like `8..=32`, got `{}`",
+                args.k_range
+            ))
+        })?;
+    let quick = TrainOptions {
+        max_steps: options.max_steps.min(100),
+        ..options.clone()
+    };
+    let probe = &vectors[..vectors.len().min(5000)];
+    let mut curve = Vec::new();
+    for k in (from..=to).step_by(4) {
+        let (centroids, _) = cluster::train(vectors, dim, k, &quick)?;
+        let score = cluster::simplified_silhouette(&centroids, probe);
+        eprintln!("k={k:>3}  simplified silhouette {score:.4}");
+        curve.push((k, score));
+    }
+    let best = curve
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(from, |(k, _)| *k);
+    eprintln!("chose k={best}");
+    Ok((best, curve))
+}
+
+/// `20261122T040501Z-1a2b3c4d`: time first so versions sort by age.
+fn version_name(manifest_sha256: &str, args: &BatchArgs, k: usize) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "{manifest_sha256} {k} {} {} {} {}",
+        args.seed,
+        args.dim,
+        args.sample_rows,
+        args.init.name()
+    ));
+    let hash = format!("{:x}", hasher.finalize());
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
+        &hash[..8]
+    )
+}
+
+/// Removes the oldest versions beyond `keep`, never `latest`.
+fn prune(models: &Path, keep: usize, latest: &str) -> anyhow::Result<()> {
+    let versions = model::versions(models)?;
+    let excess = versions.len().saturating_sub(keep.max(1));
+    for dir in versions.into_iter().take(excess) {
+        if dir.file_name().is_some_and(|n| n != latest) {
+            tracing::info!("pruning model `{}`", dir.display());
+            fs::remove_dir_all(&dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The cluster labels as a table for people.
+fn cluster_table(model: &Model) -> anyhow::Result<String> {
+    use arrow::array::{StringArray, UInt32Array, UInt64Array};
+    let c = &model.meta.clusters;
+    let short = |s: &str| crate::clean::text::truncate_at_char(s, 60).to_string();
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![
+        (
+            "cluster",
+            Arc::new(UInt32Array::from_iter_values(c.iter().map(|l| l.cluster))) as _,
+        ),
+        (
+            "size",
+            Arc::new(UInt64Array::from_iter_values(c.iter().map(|l| l.size))) as _,
+        ),
+        (
+            "top terms",
+            Arc::new(StringArray::from_iter_values(c.iter().map(|l| {
+                l.top_terms
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }))) as _,
+        ),
+        (
+            "top domains",
+            Arc::new(StringArray::from_iter_values(c.iter().map(|l| {
+                l.top_domains
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }))) as _,
+        ),
+        (
+            "example",
+            Arc::new(StringArray::from_iter_values(
+                c.iter()
+                    .map(|l| short(l.examples.first().map_or("", String::as_str))),
+            )) as _,
+        ),
+    ])?;
+    Ok(format!(
+        "{}\n",
+        arrow::util::pretty::pretty_format_batches(&[batch])?
+    ))
+}
