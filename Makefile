@@ -36,6 +36,9 @@ demo: build ## Generate a small dump, preprocess it, query it
 	$(DEV_BIN) sql --data data/demo/clean -f sql/examples/reject_reasons.sql
 	@echo; echo "== top domains =="
 	$(DEV_BIN) sql --data data/demo/clean -f sql/examples/top_domains.sql
+	@echo; echo "== clusters =="
+	$(DEV_BIN) batch --data data/demo/clean --models data/demo/models --k 16
+	$(DEV_BIN) sql --data data/demo/clean -f sql/examples/clusters.sql
 	@echo; echo "Explore further: $(DEV_BIN) sql --data data/demo/clean"
 
 data: build ## Generate the ~100k-row sample under data/
@@ -55,10 +58,10 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-bench: release ## Time preprocess on a cached 3M-row dump (rows/s, MB/s, peak RSS)
+bench: release ## Time preprocess, batch and score on a cached 3M-row dump (rows/s, MB/s, peak RSS)
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
-	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean
+	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models
 
 clean: ## Remove generated data (keeps the compiled cache)
 	rm -rf data/demo data/bench data/sample.csv data/sample_topics.csv

@@ -10,6 +10,14 @@ fn every_example_query_runs_and_returns_rows() {
     let raw = generate(tmp.path(), 4000, 21, 0.03);
     let out = tmp.path().join("clean");
     preprocess(&raw, &out);
+    // The cluster examples read `batch` outputs.
+    adlens()
+        .args(["-q", "batch", "--k", "8", "--dim", "512", "--data"])
+        .arg(&out)
+        .arg("--models")
+        .arg(tmp.path().join("models"))
+        .assert()
+        .success();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/examples");
     let mut ran = 0;
     for entry in std::fs::read_dir(examples).unwrap() {
@@ -31,7 +39,7 @@ fn every_example_query_runs_and_returns_rows() {
         assert!(rows > 0, "{} returned no rows", path.display());
         ran += 1;
     }
-    assert!(ran >= 5, "expected at least 5 examples, ran {ran}");
+    assert!(ran >= 8, "expected at least 8 examples, ran {ran}");
 }
 
 #[test]
