@@ -20,15 +20,6 @@ use rand_pcg::Pcg64Mcg;
 pub use vocab::TOPICS;
 use vocab::{DICTIONARY, LANGUAGES, Language, Topic};
 
-/// The CSV header of a campaign dump.
-pub const HEADER: [&str; 6] = [
-    "creation_time",
-    "id",
-    "url",
-    "title",
-    "keywords",
-    "description",
-];
 /// Topic label of Facebook-page records.
 pub const SOCIAL_TOPIC: &str = "social_page";
 /// Topic label of YouTube records.
@@ -604,7 +595,7 @@ pub fn write_dump(
     mut tick: impl FnMut(u64),
 ) -> std::io::Result<u64> {
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
-    csv.write_record(HEADER)?;
+    csv.write_record(crate::engine::RAW_FIELDS)?;
     let mut truth = truth.map(|t| csv::WriterBuilder::new().from_writer(t));
     if let Some(t) = truth.as_mut() {
         t.write_record(["id", "topic"])?;
