@@ -23,8 +23,16 @@ python3 -c "import sys; r,b,s,m=map(float,sys.argv[1:]); print(f'preprocess: {r:
 
 rm -rf "$models"
 run "$bin" --quiet batch --data "$out" --models "$models" --k 16
-timings=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/'+open(sys.argv[1]+'/LATEST').read().strip()+'/model.json')); print(m['training']['sampled_rows'], m['training']['steps'])" "$models")
-python3 -c "import sys; r,s,m=map(float,sys.argv[1:4]); print(f'batch (sample {sys.argv[4]} rows, {sys.argv[5]} steps, then score all): {r:,.0f} rows in {s:.2f} s: {r/s:,.0f} rows/s, peak RSS {m:,.0f} MiB')" "$rows" "$secs" "$rss_mib" $timings
+python3 - "$models" "$rows" "$secs" "$rss_mib" <<'PY'
+import json, sys
+models, rows, secs, rss = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+m = json.load(open(f"{models}/{open(models + '/LATEST').read().strip()}/model.json"))
+t, tr = m["timings_ms"], m["training"]
+print(f"batch: {rows:,.0f} rows in {secs:.2f} s, peak RSS {rss:,.0f} MiB")
+print(f"  features (read + sample {tr['sampled_rows']:,} + IDF): {t['sample_and_features']/1000:.2f} s, {rows/(t['sample_and_features']/1000):,.0f} rows/s scanned")
+print(f"  training ({tr['steps']} mini-batch steps of {tr['batch_rows']}, k={m['k']}, dim={m['features']['dim']}): {t['train']/1000:.2f} s")
+print(f"  scoring + assignments: {t['score']/1000:.2f} s, {rows/(t['score']/1000):,.0f} rows/s")
+PY
 
 run "$bin" --quiet score --data "$out" --models "$models"
 python3 -c "import sys; r,s,m=map(float,sys.argv[1:]); print(f'score: {r:,.0f} rows in {s:.2f} s: {r/s:,.0f} rows/s, peak RSS {m:,.0f} MiB')" "$rows" "$secs" "$rss_mib"

@@ -40,6 +40,9 @@ pub struct ModelMeta {
     /// Mean squared distance of the training rows to their centroid.
     pub inertia: f64,
     pub clusters: Vec<ClusterLabel>,
+    /// Milliseconds per phase: `sample_and_features`, `train`, `score`.
+    #[serde(default)]
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
     /// `(k, simplified silhouette)` when k was chosen automatically.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub k_curve: Vec<(usize, f64)>,
@@ -318,6 +321,7 @@ mod tests {
             },
             inertia: 0.0,
             clusters: Vec::new(),
+            timings_ms: Default::default(),
             k_curve: Vec::new(),
         };
         Model::new(

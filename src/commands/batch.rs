@@ -69,6 +69,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         .await
         .context("sampling campaigns")?;
     tracing::info!("sampled {} of {rows} campaigns", sample.vectors.len());
+    let sampled = Instant::now();
     let (k, k_curve) = choose_k(args, &sample.vectors, params.dim, &options)?;
     let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
     let trained = Instant::now();
@@ -96,6 +97,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         },
         inertia: 0.0,
         clusters: Vec::new(),
+        timings_ms: Default::default(),
         k_curve,
     };
     let mut model = Model::new(meta, sample.vectorizer, centroids);
@@ -103,6 +105,13 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         crate::commands::score::score_into(&args.data, Arc::new(model.clone())).await?;
     model.meta.inertia = assigned.inertia;
     model.meta.clusters = assigned.labels;
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    model.meta.timings_ms = [
+        ("sample_and_features".to_string(), ms(sampled - started)),
+        ("train".to_string(), ms(trained - sampled)),
+        ("score".to_string(), ms(trained.elapsed())),
+    ]
+    .into();
 
     let tmp = args.models.join(format!(".{version}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
