@@ -63,14 +63,19 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
         bloom_columns: vec!["campaign_id".into()],
         ..SinkOptions::default()
     };
+    // Handlers are installed now, before anything is written: `ctrl_c()`
+    // would install its own only when first polled, leaving a window in
+    // which a signal kills the process with its staging directory behind.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let staged = StagedDir::create(&args.output)?;
 
     let work = preprocess(&inputs, staged.path(), &config, &sink, progress);
     let manifest = tokio::select! {
         result = work => result?,
-        _ = tokio::signal::ctrl_c() => {
-            bail!("interrupted; `{}` was left as it was", args.output.display())
-        }
+        _ = interrupt.recv() => bail!("interrupted; `{}` was left as it was", args.output.display()),
+        _ = terminate.recv() => bail!("terminated; `{}` was left as it was", args.output.display()),
     };
     let mut manifest = manifest;
     manifest

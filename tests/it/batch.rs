@@ -214,3 +214,42 @@ fn bad_requests_are_user_errors() {
         .code(1)
         .stderr(contains("no model yet; run `adlens batch` first"));
 }
+
+#[test]
+fn k_auto_picks_the_best_k_of_the_range_and_stores_the_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _) = prepared(tmp.path(), 2000);
+    let models = tmp.path().join("models");
+    adlens()
+        .args([
+            "-q",
+            "batch",
+            "--k",
+            "auto",
+            "--k-range",
+            "8..=16",
+            "--dim",
+            "512",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--models")
+        .arg(&models)
+        .assert()
+        .success()
+        .stderr(contains("chose k="));
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(models.join(latest(&models)).join("model.json")).unwrap(),
+    )
+    .unwrap();
+    let curve: Vec<(u64, f64)> = meta["k_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(curve.iter().map(|p| p.0).collect::<Vec<_>>(), [8, 12, 16]);
+    let best = curve.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+    assert_eq!(meta["k"], best);
+    assert_eq!(meta["clusters"].as_array().unwrap().len() as u64, best);
+}
