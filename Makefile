@@ -13,9 +13,12 @@ OUT ?= data/clean
 DEMO_ROWS ?= 20000
 DATA_ROWS ?= 100000
 BENCH_ROWS ?= 3000000
+STREAM_BENCH_ROWS ?= 1000000
+# Port of the local broker `make demo` and `make bench` start (tests pick free ports).
+BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release demo data preprocess test check fmt clippy bench clean
+.PHONY: help build release broker demo data preprocess test check fmt clippy bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -26,7 +29,10 @@ build: ## Dev build of the adlens binary (shared by demo and test)
 release: ## Optimised build (for bench and the full dump)
 	$(CARGO) build --locked --release --bin adlens
 
-demo: build ## Generate a small dump, preprocess it, query it
+broker: ## Install the local Kafka-compatible broker (tansu) the tests and demo use
+	@scripts/broker.sh path >/dev/null
+
+demo: build broker ## The whole pipeline on a small generated dump: preprocess, batch, stream, SQL
 	@mkdir -p data/demo
 	$(DEV_BIN) generate --rows $(DEMO_ROWS) --out data/demo/raw.csv --truth data/demo/topics.csv
 	$(DEV_BIN) preprocess --input data/demo/raw.csv --output data/demo/clean
@@ -39,7 +45,9 @@ demo: build ## Generate a small dump, preprocess it, query it
 	@echo; echo "== clusters =="
 	$(DEV_BIN) batch --data data/demo/clean --models data/demo/models --k 16
 	$(DEV_BIN) sql --data data/demo/clean -f sql/examples/clusters.sql
-	@echo; echo "Explore further: $(DEV_BIN) sql --data data/demo/clean"
+	@echo; echo "== stream =="
+	scripts/demo-stream.sh $(DEV_BIN) data/demo $(BROKER_PORT)
+	@echo; echo "Explore further: $(DEV_BIN) sql --data data/demo/clean (or --data data/demo/stream)"
 
 data: build ## Generate the ~100k-row sample under data/
 	$(DEV_BIN) generate --rows $(DATA_ROWS) --out data/sample.csv --truth data/sample_topics.csv
@@ -47,7 +55,7 @@ data: build ## Generate the ~100k-row sample under data/
 preprocess: release ## Clean RAW=path/to/dump.csv into OUT=data/clean (release build)
 	$(RELEASE_BIN) preprocess --input $(RAW) --output $(OUT)
 
-test: ## Run every test (dev profile, nextest)
+test: broker ## Run every test (dev profile, nextest; a real local broker for the stream tests)
 	$(CARGO) nextest run --locked --no-fail-fast
 
 check: fmt clippy ## Formatting and lints, as CI runs them
@@ -58,10 +66,12 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-bench: release ## Time preprocess, batch and score on a cached 3M-row dump (rows/s, MB/s, peak RSS)
+bench: release broker ## Time preprocess, batch, score (3M rows) and stream (1M records through the local broker)
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
 	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models
+	@test -f data/bench/raw-$(STREAM_BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(STREAM_BENCH_ROWS) --seed 99 --out data/bench/raw-$(STREAM_BENCH_ROWS).csv
+	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT)
 
 clean: ## Remove generated data (keeps the compiled cache)
 	rm -rf data/demo data/bench data/sample.csv data/sample_topics.csv

@@ -34,6 +34,137 @@ pub enum Command {
     Score(ScoreArgs),
     /// Run SQL over every output under a data directory.
     Sql(SqlArgs),
+    /// Score campaign records from Kafka against the latest model, continuously.
+    Stream(StreamArgs),
+    /// Replay a campaign CSV into a Kafka topic (one message per record).
+    Produce(ProduceArgs),
+}
+
+/// Kafka connection settings shared by `stream` and `produce`.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    #[arg(long, env = "ADLENS_BROKERS")]
+    pub brokers: String,
+
+    /// A librdkafka setting, `key=value` (repeatable): SASL, TLS, timeouts.
+    /// Applied after adlens's own defaults, so it wins.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_setting)]
+    pub settings: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Topic of raw campaign records.
+    #[arg(long, default_value = "campaigns.raw", env = "ADLENS_INPUT_TOPIC")]
+    pub input_topic: String,
+
+    /// Topic the results go to, one JSON object per record, keyed by campaign id.
+    #[arg(long, default_value = "campaigns.scored", env = "ADLENS_OUTPUT_TOPIC")]
+    pub output_topic: String,
+
+    /// Topic for records that cannot be scored, with the reason and the original payload.
+    #[arg(
+        long,
+        default_value = "campaigns.dead-letter",
+        env = "ADLENS_DEAD_LETTER_TOPIC"
+    )]
+    pub dead_letter_topic: String,
+
+    /// Also send each result to the topic `PREFIX<cluster>` (e.g. `cluster_3`).
+    #[arg(long, value_name = "PREFIX")]
+    pub topic_per_cluster: Option<String>,
+
+    /// Consumer group; processes in one group share the input's partitions.
+    #[arg(long, default_value = "adlens-stream", env = "ADLENS_GROUP")]
+    pub group: String,
+
+    /// Directory of model versions; a new `LATEST` is picked up while running.
+    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    pub models: PathBuf,
+
+    /// Where `scored/`, `cluster_windows/` and `dead_letters/` Parquet go.
+    #[arg(long, short, default_value = "data/stream", env = "ADLENS_STREAM_DATA")]
+    pub data: PathBuf,
+
+    /// How input messages are encoded.
+    #[arg(long, value_enum, default_value_t = crate::stream::decode::InputFormat::Json)]
+    pub format: crate::stream::decode::InputFormat,
+
+    /// Where to start in partitions this process has not read yet.
+    #[arg(long, value_enum, default_value_t = crate::kafka::StartFrom::Committed)]
+    pub from: crate::kafka::StartFrom,
+
+    /// Most records in one micro-batch.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_batch_records: usize,
+
+    /// Longest a micro-batch waits to fill up, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub max_batch_ms: u64,
+
+    /// How often Parquet files are closed and offsets committed, in
+    /// milliseconds; a crash replays at most this much (at-least-once).
+    #[arg(long, default_value_t = 5_000)]
+    pub checkpoint_ms: u64,
+
+    /// Length of the processing-time windows of `cluster_windows/`, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub window_secs: u64,
+
+    /// How often `models/LATEST` is checked, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    pub model_poll_ms: u64,
+
+    /// Seconds between status lines on stderr (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub status_secs: u64,
+
+    /// Stop after this many records (then commit and exit).
+    #[arg(long)]
+    pub max_records: Option<u64>,
+
+    /// Exit after this many seconds without a record, counted from the
+    /// moment partitions were assigned.
+    #[arg(long)]
+    pub idle_exit: Option<u64>,
+
+    /// Larger messages go to the dead-letter topic as `too_large`.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Threads cleaning each micro-batch (default: all cores).
+    #[arg(long, env = "ADLENS_PARTITIONS")]
+    pub partitions: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Campaign CSV with the dump's header (local path, `file://`, `s3://`, `.gz`).
+    #[arg(long)]
+    pub file: String,
+
+    /// Topic to produce to.
+    #[arg(long, default_value = "campaigns.raw", env = "ADLENS_INPUT_TOPIC")]
+    pub topic: String,
+
+    /// Records per second (default: as fast as the broker takes them).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Stop after this many records.
+    #[arg(long)]
+    pub limit: Option<u64>,
+
+    /// Message encoding: JSON objects (as the original producer sent) or CSV lines.
+    #[arg(long, value_enum, default_value_t = crate::stream::decode::InputFormat::Json)]
+    pub format: crate::stream::decode::InputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -389,7 +389,7 @@ pub async fn assign(
             out,
             &format!("part-{p:02}"),
             Arc::clone(&schema),
-            None,
+            &[],
             sink.clone(),
         )?;
         let schema = Arc::clone(&schema);

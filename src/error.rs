@@ -19,6 +19,11 @@ pub enum Error {
     #[error("`{}`: {message}", path.display())]
     Output { path: PathBuf, message: String },
 
+    /// A Kafka topic cannot be read or written (unknown topic, broker gone,
+    /// refused credentials).
+    #[error("topic `{topic}`: {message}")]
+    Kafka { topic: String, message: String },
+
     /// A query given by the user failed to plan or run.
     #[error("query failed: {0}")]
     Query(String),

@@ -100,7 +100,7 @@ impl InputFile {
 
     /// A blocking reader over the (decompressed) bytes; `counter` counts the
     /// raw bytes read, for progress.
-    fn open(
+    pub fn open(
         &self,
         counters: Arc<Counters>,
         runtime: &tokio::runtime::Handle,

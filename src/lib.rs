@@ -14,10 +14,12 @@ pub mod error;
 pub mod features;
 pub mod generate;
 pub mod ingest;
+pub mod kafka;
 pub mod layout;
 pub mod logging;
 pub mod manifest;
 pub mod model;
+pub mod stream;
 pub mod writer;
 
 use cli::{Cli, Command};
@@ -36,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Batch(args) => commands::batch::run(&args, progress).await,
             Command::Score(args) => commands::score::run(&args, progress).await,
             Command::Sql(args) => commands::sql::run(&args).await,
+            Command::Stream(args) => commands::stream::run(&args, progress).await,
+            Command::Produce(args) => commands::produce::run(&args, progress).await,
         }
     });
     // Outputs are committed or cleaned up by now. Do not wait for a reader

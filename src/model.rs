@@ -172,6 +172,12 @@ impl Model {
             .column_by_name("centroid")
             .and_then(|c| c.as_fixed_size_list_opt())
             .ok_or_else(|| fail("centroids.parquet has no `centroid` list".into()))?;
+        if list.value_length() as usize != dim {
+            return Err(fail(format!(
+                "centroids have {} values, model.json says dim {dim}",
+                list.value_length()
+            )));
+        }
         let values = list.values().as_primitive::<Float32Type>();
         let centroids: Vec<Vec<f32>> = (0..list.len())
             .map(|i| values.values()[i * dim..(i + 1) * dim].to_vec())
@@ -196,7 +202,7 @@ impl Model {
             .map(|c| c.as_primitive::<Int32Type>().len())
             .unwrap_or(0);
         if centroids.len() != meta.k
-            || list.value_length() as usize != dim
+            || meta.clusters.len() != meta.k
             || idf.len() != dim
             || ids != dim
         {
@@ -320,7 +326,16 @@ mod tests {
                 tolerance: 0.0,
             },
             inertia: 0.0,
-            clusters: Vec::new(),
+            clusters: (0..2)
+                .map(|cluster| ClusterLabel {
+                    cluster,
+                    size: 1,
+                    top_terms: vec!["a".into()],
+                    top_domains: Vec::new(),
+                    examples: Vec::new(),
+                    radius: 1.0,
+                })
+                .collect(),
             timings_ms: Default::default(),
             k_curve: Vec::new(),
         };

@@ -1,14 +1,19 @@
-//! A Parquet sink that writes Hive-partitioned (`month=2023-05/`) or flat
-//! directories of zstd Parquet files, one file set per writer, so that several
-//! writers (one per DataFusion partition) can fill one directory in parallel.
+//! A Parquet sink that writes Hive-partitioned (`month=2023-05/`,
+//! `date=2026-11-22/hour=06/`) or flat directories of zstd Parquet files, one
+//! file set per writer, so that several writers (one per DataFusion partition,
+//! or one per stream process) can fill one directory in parallel.
+//!
+//! Files are written under a hidden `.NAME.inprogress` name and renamed into
+//! place once complete and synced, so a reader (or a crash) never sees half a
+//! file: whatever ends in `.parquet` is whole.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::SchemaRef;
@@ -60,14 +65,28 @@ impl SinkOptions {
 struct OpenFile {
     writer: ArrowWriter<BufWriter<File>>,
     rows: usize,
+    /// Where the file is being written (hidden), and where it goes when done.
+    writing: PathBuf,
+    done: PathBuf,
 }
 
-/// Writes batches under `root`, split by the values of `partition_column`
-/// (dropped from the files, kept in the directory names) when there is one.
+impl OpenFile {
+    /// Writes the footer, syncs the data and renames the file into place.
+    fn close(mut self) -> Result<()> {
+        self.writer.finish()?;
+        self.writer.inner_mut().flush()?;
+        self.writer.inner().get_ref().sync_all()?;
+        fs::rename(&self.writing, &self.done)?;
+        Ok(())
+    }
+}
+
+/// Writes batches under `root`, split by the values of `partition_columns`
+/// (outermost first; dropped from the files, kept in the directory names).
 pub struct ParquetSink {
     root: PathBuf,
     prefix: String,
-    partition_column: Option<String>,
+    partition_columns: Vec<String>,
     file_schema: SchemaRef,
     options: SinkOptions,
     properties: WriterProperties,
@@ -92,14 +111,14 @@ impl ParquetSink {
         root: &Path,
         prefix: &str,
         file_schema: SchemaRef,
-        partition_column: Option<&str>,
+        partition_columns: &[&str],
         options: SinkOptions,
     ) -> Result<Self> {
         fs::create_dir_all(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             prefix: prefix.to_string(),
-            partition_column: partition_column.map(str::to_string),
+            partition_columns: partition_columns.iter().map(|c| c.to_string()).collect(),
             file_schema,
             properties: options.properties()?,
             options,
@@ -119,17 +138,11 @@ impl ParquetSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let Some(column) = self.partition_column.clone() else {
+        if self.partition_columns.is_empty() {
             return self.write_to(String::new(), batch);
-        };
-        let values = partition_values(batch, &column)?;
-        let distinct: std::collections::BTreeSet<&str> = values.iter().flatten().collect();
-        if values.null_count() > 0 {
-            return Err(ArrowError::InvalidArgumentError(format!(
-                "NULL in partition column `{column}`"
-            ))
-            .into());
         }
+        let values = partition_keys(batch, &self.partition_columns)?;
+        let distinct: std::collections::BTreeSet<&str> = values.iter().flatten().collect();
         if distinct.len() == 1 {
             let key = distinct.into_iter().next().unwrap_or_default().to_string();
             return self.write_to(key, batch);
@@ -154,7 +167,7 @@ impl ParquetSink {
         if file.rows >= self.options.max_rows_per_file
             && let Some(done) = self.open.remove(&key)
         {
-            done.writer.close()?;
+            done.close()?;
         }
         Ok(())
     }
@@ -184,40 +197,72 @@ impl ParquetSink {
     }
 
     fn open_file(&mut self, key: &str) -> Result<OpenFile> {
-        let dir = match &self.partition_column {
-            Some(column) => self.root.join(format!("{column}={key}")),
-            None => self.root.clone(),
-        };
+        // The key is already the relative directory (`month=2023-05`).
+        let dir = self.root.join(key);
         fs::create_dir_all(&dir)?;
         let seq = self.next_seq.entry(key.to_string()).or_default();
-        let path = dir.join(format!("{}-{:04}.parquet", self.prefix, seq));
+        let name = format!("{}-{:04}.parquet", self.prefix, seq);
         *seq += 1;
-        let out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        let writing = dir.join(format!(".{name}.inprogress"));
+        let out = BufWriter::with_capacity(1 << 20, File::create(&writing)?);
         let writer = ArrowWriter::try_new(
             out,
             Arc::clone(&self.file_schema),
             Some(self.properties.clone()),
         )?;
-        Ok(OpenFile { writer, rows: 0 })
+        Ok(OpenFile {
+            writer,
+            rows: 0,
+            writing,
+            done: dir.join(name),
+        })
+    }
+
+    /// Closes every open file, so everything written so far is in place
+    /// (the stream's checkpoint); later rows go to new files.
+    pub fn flush(&mut self) -> Result<()> {
+        for (_, file) in std::mem::take(&mut self.open) {
+            file.close()?;
+        }
+        Ok(())
     }
 
     /// Closes every open file; returns the rows written.
     pub fn finish(mut self) -> Result<u64> {
-        for (_, file) in std::mem::take(&mut self.open) {
-            file.writer.close()?;
-        }
+        self.flush()?;
         Ok(self.rows)
     }
 }
 
-fn partition_values(batch: &RecordBatch, column: &str) -> Result<StringArray> {
-    let array = batch.column_by_name(column).ok_or_else(|| {
-        ArrowError::SchemaError(format!("batch has no partition column `{column}`"))
-    })?;
-    let utf8 = cast(array, &arrow::datatypes::DataType::Utf8)?;
-    Ok(utf8
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .cloned()
-        .expect("cast to Utf8"))
+/// Each row's partition directory, `a=x/b=y`, from the partition columns.
+fn partition_keys(batch: &RecordBatch, columns: &[String]) -> Result<StringArray> {
+    let mut values = Vec::with_capacity(columns.len());
+    for column in columns {
+        let array = batch.column_by_name(column).ok_or_else(|| {
+            ArrowError::SchemaError(format!("batch has no partition column `{column}`"))
+        })?;
+        let utf8 = cast(array, &arrow::datatypes::DataType::Utf8)?;
+        if utf8.null_count() > 0 {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "NULL in partition column `{column}`"
+            ))
+            .into());
+        }
+        values.push(utf8.as_string::<i32>().clone());
+    }
+    let mut key = String::new();
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            key.clear();
+            for (i, (column, value)) in columns.iter().zip(&values).enumerate() {
+                if i > 0 {
+                    key.push('/');
+                }
+                key.push_str(column);
+                key.push('=');
+                key.push_str(value.value(row));
+            }
+            Some(key.clone())
+        })
+        .collect())
 }

@@ -3,6 +3,8 @@
 pub mod batch;
 pub mod generate;
 pub mod preprocess;
+pub mod produce;
 pub mod progress;
 pub mod score;
 pub mod sql;
+pub mod stream;

@@ -210,14 +210,14 @@ async fn clean_and_write(
                 &out.join(layout::CAMPAIGNS),
                 &format!("part-{partition:02}"),
                 Arc::clone(&campaign_schema),
-                Some(layout::PARTITION_COLUMN),
+                &[layout::PARTITION_COLUMN],
                 sink.clone(),
             )?,
             rejects: ParquetSink::new(
                 &out.join(layout::REJECTS),
                 &format!("part-{partition:02}"),
                 Arc::clone(&reject_schema),
-                None,
+                &[],
                 sink.clone(),
             )?,
         };
@@ -409,7 +409,7 @@ async fn rewrite_month(
         &rewritten,
         "part-dedup",
         Arc::clone(schema),
-        None,
+        &[],
         sink.clone(),
     )?;
     while let Some(batch) = stream.next().await {

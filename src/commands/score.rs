@@ -57,7 +57,7 @@ pub async fn score_into(
 
     let clusters = StagedDir::create(&data.join(CLUSTERS))?;
     let batch = cluster::clusters_batch(&assigned.labels, &model.meta.version)?;
-    let mut writer = ParquetSink::new(clusters.path(), "part-00", batch.schema(), None, sink)?;
+    let mut writer = ParquetSink::new(clusters.path(), "part-00", batch.schema(), &[], sink)?;
     writer.write(&batch)?;
     writer.finish()?;
     mark(

@@ -2,9 +2,11 @@
 
 mod bad_input;
 mod batch;
+mod broker;
 mod generate;
 mod preprocess;
 mod real_sample;
 mod sql;
 mod sql_files;
+mod stream;
 mod support;

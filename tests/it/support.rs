@@ -13,6 +13,9 @@ pub fn adlens() -> Command {
         "ADLENS_LOG",
         "ADLENS_PARTITIONS",
         "ADLENS_MEMORY_LIMIT",
+        "ADLENS_BROKERS",
+        "ADLENS_MODELS",
+        "ADLENS_INPUT_TOPIC",
     ] {
         cmd.env_remove(var);
     }
@@ -81,7 +84,8 @@ pub fn query(data: &Path, sql: &str) -> Vec<Map<String, Value>> {
     let output = adlens()
         .args(["sql", "--format", "json", "--data"])
         .arg(data)
-        .args(["-c", sql])
+        // `=` so a query starting with a `--` comment is not taken for a flag.
+        .arg(format!("--command={sql}"))
         .output()
         .expect("runs");
     assert!(

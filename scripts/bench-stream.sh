@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# End-to-end stream throughput through a local broker (release build):
+#  1. produce every record of RAW_CSV into `campaigns.raw` (records/s);
+#  2. `adlens stream` from the beginning until idle: records/s from the first
+#     record received to the last result acknowledged, per-batch p50/p99, RSS;
+#  3. per-batch latency at a fixed rate (STREAM_RATE records/s, 30 s).
+# Usage: scripts/bench-stream.sh ADLENS_BIN RAW_CSV MODELS_DIR WORK_DIR PORT
+set -euo pipefail
+bin=$1 raw=$2 models=$3 work=$4 port=$5
+rate=${STREAM_RATE:-20000}
+brokers=127.0.0.1:$port
+here=$(dirname "$0")
+kafka=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
+
+"$here/broker.sh" start "$port" "$work/broker"
+trap '"$here/broker.sh" stop "$work/broker"' EXIT
+"$here/broker.sh" topic "$port" 3 campaigns.raw campaigns.scored campaigns.fixed
+"$here/broker.sh" topic "$port" 1 campaigns.dead-letter
+
+"$bin" produce --brokers "$brokers" --file "$raw" --topic campaigns.raw 2>&1 | sed 's/^/produce: /'
+
+rm -rf "$work/stream"
+/usr/bin/time -f 'stream: peak RSS %M KiB' "$bin" stream --brokers "$brokers" --models "$models" \
+    --data "$work/stream" --group bench --idle-exit 3 --status-secs 10 "${kafka[@]}" 2>&1 \
+    | grep -E '^stream: (done|peak)'
+
+# Fixed rate: a producer paced at $rate records/s while the stream keeps up.
+rm -rf "$work/stream-fixed"
+"$bin" stream --brokers "$brokers" --models "$models" --input-topic campaigns.fixed \
+    --data "$work/stream-fixed" --group bench-fixed --idle-exit 4 --status-secs 0 \
+    --max-batch-ms 100 "${kafka[@]}" 2>&1 | grep -E '^stream: done' | sed "s/^stream:/stream at $rate records\/s:/" &
+stream_pid=$!
+sleep 4
+"$bin" --quiet produce --brokers "$brokers" --file "$raw" --topic campaigns.fixed \
+    --rate "$rate" --limit $((rate * 30))
+wait $stream_pid

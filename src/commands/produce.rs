@@ -1,0 +1,151 @@
+//! `adlens produce`: replays a campaign CSV (the raw dump or a generated
+//! one) into a topic, one message per record keyed by its id, as JSON objects
+//! like the original Python producer sent, or as CSV lines. For demos and
+//! load tests of `adlens stream`.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::cli::ProduceArgs;
+use crate::engine::RAW_FIELDS;
+use crate::error::Error;
+use crate::ingest::{Counters, InputFile};
+use crate::kafka::{self, LogContext, Outgoing};
+use crate::stream::decode::InputFormat;
+
+/// A keyed message ready to send.
+type Keyed = (Vec<u8>, Vec<u8>);
+
+pub async fn run(args: &ProduceArgs, progress: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let input = InputFile::resolve(&args.file).await?;
+    let producer: rdkafka::producer::FutureProducer<LogContext> = kafka::client_config(
+        &args.kafka.brokers,
+        &kafka::PRODUCER_DEFAULTS,
+        &args.kafka.settings,
+    )
+    .create_with_context(LogContext)
+    .map_err(|e| Error::Kafka {
+        topic: args.topic.clone(),
+        message: e.to_string(),
+    })?;
+    // Smaller chunks at low rates, so the pace is even rather than bursty.
+    let chunk = args
+        .rate
+        .map_or(10_000, |r| ((r / 20.0) as usize).clamp(1, 10_000));
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<Keyed>, Error>>(4);
+    let reader = {
+        let (format, limit) = (args.format, args.limit.unwrap_or(u64::MAX));
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || read(&input, format, limit, chunk, &tx, &runtime))
+    };
+    let mut sent = 0u64;
+    let pace_start = Instant::now();
+    while let Some(messages) = rx.recv().await {
+        let messages = messages?;
+        if let Some(rate) = args.rate {
+            let due = pace_start + Duration::from_secs_f64(sent as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let outgoing = messages.iter().map(|(key, payload)| Outgoing {
+            topic: &args.topic,
+            key: Some(key),
+            payload,
+        });
+        sent += kafka::produce_all(&producer, outgoing).await? as u64;
+    }
+    reader.await.context("reading the CSV")??;
+    if progress {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "produced {sent} records to `{}` in {secs:.1}s ({:.0} records/s)",
+            args.topic,
+            sent as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Reads records and sends them in chunks; stops early if the receiver is gone.
+fn read(
+    input: &InputFile,
+    format: InputFormat,
+    limit: u64,
+    chunk: usize,
+    tx: &mpsc::Sender<Result<Vec<Keyed>, Error>>,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let file = input
+        .open(Arc::new(Counters::default()), runtime)
+        .map_err(|e| Error::input(&input.path, None, crate::ingest::io_message(&e)))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(Box::new(file) as Box<dyn Read + Send>);
+    let header = reader
+        .headers()
+        .map_err(|e| Error::input(&input.path, Some(1), e.to_string()))?;
+    if header.iter().collect::<Vec<_>>() != RAW_FIELDS {
+        return Err(Error::input(
+            &input.path,
+            Some(1),
+            format!("header is not `{}`", RAW_FIELDS.join(",")),
+        )
+        .into());
+    }
+    let mut batch = Vec::with_capacity(chunk);
+    let mut record = csv::StringRecord::new();
+    let mut count = 0;
+    while count < limit {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line());
+                let _ = tx.blocking_send(Err(Error::input(&input.path, line, e.to_string())));
+                return Ok(());
+            }
+        }
+        count += 1;
+        batch.push(encode(&record, format)?);
+        if batch.len() == chunk && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Ok(batch));
+    }
+    Ok(())
+}
+
+/// One record as a message keyed by its `id` field.
+fn encode(record: &csv::StringRecord, format: InputFormat) -> anyhow::Result<Keyed> {
+    let key = record.get(1).unwrap_or_default().trim().as_bytes().to_vec();
+    let payload = match format {
+        InputFormat::Json => {
+            // A short (ragged) record leaves fields out, as a dict would.
+            let mut object = serde_json::Map::new();
+            for (name, value) in RAW_FIELDS.iter().zip(record.iter()) {
+                object.insert((*name).to_string(), value.into());
+            }
+            if record.len() > RAW_FIELDS.len() {
+                let extra: Vec<&str> = record.iter().skip(RAW_FIELDS.len()).collect();
+                object.insert("extra_fields".into(), extra.into());
+            }
+            serde_json::to_vec(&object)?
+        }
+        InputFormat::Csv => {
+            let mut writer = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new());
+            writer.write_record(record)?;
+            let mut line = writer.into_inner()?;
+            line.pop();
+            line
+        }
+    };
+    Ok((key, payload))
+}

@@ -1,0 +1,535 @@
+//! `adlens stream`: consumes campaign records from Kafka in micro-batches,
+//! cleans each with `sql/preprocess.sql`, scores it against the LATEST model
+//! and produces one result per record (refused ones to the dead-letter topic).
+//!
+//! Delivery is at-least-once: offsets are committed only at a checkpoint,
+//! after every result before it was acknowledged by the broker and the
+//! Parquet files holding them were closed. A crash replays what came after
+//! the last checkpoint, so a consumer may see a result twice, never zero times.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow::array::{Array, AsArray};
+use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::cli::StreamArgs;
+use crate::engine;
+use crate::error::Error;
+use crate::kafka::{self, LogContext, Outgoing, StreamContext};
+use crate::model::Model;
+use crate::stream::decode::{self, Envelope};
+use crate::stream::tables::{Refusal, StreamTables};
+use crate::stream::watch::ModelWatch;
+use crate::stream::{self, Cleaner, DeadLetter, ResultRecord, Scored};
+
+pub async fn run(args: &StreamArgs, progress: bool) -> anyhow::Result<()> {
+    let model = Model::load_latest(&args.models)
+        .with_context(|| format!("loading the latest model of `{}`", args.models.display()))?;
+    let stop = stop_flag()?;
+    let mut stream = Stream::start(args, model, progress)?;
+    let result = stream.run(&stop).await;
+    // Whatever happened, close the Parquet files; commit only on success.
+    let closed = stream.close(result.is_ok());
+    result.and(closed)
+}
+
+/// Set on SIGINT or SIGTERM: the current micro-batch is finished, committed
+/// and the process exits cleanly.
+fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let set = Arc::clone(&flag);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        set.store(true, Ordering::SeqCst);
+    });
+    Ok(flag)
+}
+
+/// A result ready to produce: key, JSON payload, cluster.
+type Produced = (Vec<u8>, Vec<u8>, u32);
+
+/// Totals for the status lines and the final summary.
+#[derive(Debug, Default)]
+struct Totals {
+    consumed: u64,
+    scored: u64,
+    dead_lettered: u64,
+    outliers: u64,
+    latencies_ms: Vec<f64>,
+    models: Vec<String>,
+    /// From the first record received to the last batch acknowledged.
+    first_record: Option<Instant>,
+    last_done: Option<Instant>,
+}
+
+struct Stream<'a> {
+    args: &'a StreamArgs,
+    consumer: StreamConsumer<StreamContext>,
+    producer: FutureProducer<LogContext>,
+    cleaner: Cleaner,
+    model: Arc<Model>,
+    labels: Vec<String>,
+    cluster_topics: Vec<String>,
+    watch: ModelWatch,
+    tables: Option<StreamTables>,
+    /// Next offset to commit, per partition, since the last checkpoint.
+    pending: BTreeMap<i32, i64>,
+    last_checkpoint: Instant,
+    last_record: Option<Instant>,
+    totals: Totals,
+    status: Status,
+    progress: bool,
+}
+
+impl<'a> Stream<'a> {
+    fn start(args: &'a StreamArgs, model: Model, progress: bool) -> anyhow::Result<Self> {
+        let kafka_error = |e: rdkafka::error::KafkaError| Error::Kafka {
+            topic: args.input_topic.clone(),
+            message: e.to_string(),
+        };
+        let consumer: StreamConsumer<StreamContext> = kafka::client_config(
+            &args.kafka.brokers,
+            &[
+                ("group.id", args.group.as_str()),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("statistics.interval.ms", "5000"),
+            ],
+            &args.kafka.settings,
+        )
+        .create_with_context(StreamContext::new(args.from))
+        .map_err(kafka_error)?;
+        consumer
+            .subscribe(&[&args.input_topic])
+            .map_err(kafka_error)?;
+        let producer = kafka::client_config(
+            &args.kafka.brokers,
+            &kafka::PRODUCER_DEFAULTS,
+            &args.kafka.settings,
+        )
+        .create_with_context(LogContext)
+        .map_err(kafka_error)?;
+        let process = format!(
+            "part-{}-{}",
+            chrono::Utc::now().timestamp_millis(),
+            std::process::id()
+        );
+        let tables = StreamTables::open(&args.data, &process, args.window_secs)
+            .with_context(|| format!("opening the tables under `{}`", args.data.display()))?;
+        let watch = ModelWatch::new(
+            &args.models,
+            &model.meta.version,
+            Duration::from_millis(args.model_poll_ms),
+        );
+        let partitions = args.partitions.unwrap_or_else(engine::default_partitions);
+        let mut stream = Self {
+            args,
+            consumer,
+            producer,
+            cleaner: Cleaner::new(partitions)?,
+            model: Arc::new(model.clone()),
+            labels: Vec::new(),
+            cluster_topics: Vec::new(),
+            watch,
+            tables: Some(tables),
+            pending: BTreeMap::new(),
+            last_checkpoint: Instant::now(),
+            last_record: None,
+            totals: Totals::default(),
+            status: Status::new(args.status_secs),
+            progress,
+        };
+        stream.serve(model);
+        Ok(stream)
+    }
+
+    /// Puts `model` in service: results from now on carry its version.
+    fn serve(&mut self, model: Model) {
+        self.labels = stream::cluster_labels(&model);
+        self.cluster_topics = match &self.args.topic_per_cluster {
+            Some(prefix) => (0..model.meta.k).map(|c| format!("{prefix}{c}")).collect(),
+            None => Vec::new(),
+        };
+        if self.progress {
+            eprintln!(
+                "stream: scoring with model {} (k={})",
+                model.meta.version, model.meta.k
+            );
+        }
+        self.totals.models.push(model.meta.version.clone());
+        self.model = Arc::new(model);
+    }
+
+    async fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        loop {
+            if let Some(model) = self.watch.poll() {
+                self.serve(model);
+            }
+            let limit = self.batch_limit();
+            if stop.load(Ordering::SeqCst) || limit == 0 || self.idle() {
+                return Ok(());
+            }
+            let messages = self.collect(limit, stop).await;
+            if !messages.is_empty() {
+                self.last_record = Some(Instant::now());
+                self.totals.first_record.get_or_insert_with(Instant::now);
+                self.process(&messages).await?;
+                self.totals.last_done = Some(Instant::now());
+            }
+            if self.last_checkpoint.elapsed() >= Duration::from_millis(self.args.checkpoint_ms) {
+                self.checkpoint()?;
+            }
+            if self.progress && self.status.due() {
+                self.status
+                    .print(&self.totals, self.consumer.context().lag(), &self.model);
+            }
+        }
+    }
+
+    /// Records the next micro-batch may take (`--max-records` left).
+    fn batch_limit(&self) -> usize {
+        let left = self
+            .args
+            .max_records
+            .map_or(u64::MAX, |max| max.saturating_sub(self.totals.consumed));
+        self.args.max_batch_records.min(left as usize)
+    }
+
+    /// True once `--idle-exit` seconds passed without a record since the
+    /// later of the last record and the last partition assignment.
+    fn idle(&self) -> bool {
+        let (Some(idle), Some(assigned)) =
+            (self.args.idle_exit, self.consumer.context().assigned_at())
+        else {
+            return false;
+        };
+        let since = self.last_record.map_or(assigned, |r| r.max(assigned));
+        since.elapsed() >= Duration::from_secs(idle)
+    }
+
+    /// Waits for up to `limit` messages or `--max-batch-ms`, whichever is first.
+    async fn collect(&self, limit: usize, stop: &AtomicBool) -> Vec<Envelope> {
+        let mut batch = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.args.max_batch_ms);
+        while batch.len() < limit && !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(m)) => batch.push(Envelope {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: kafka::payload(&m).to_vec(),
+                }),
+                Ok(Err(e)) => {
+                    // Broker gone or partition moved: librdkafka recovers by
+                    // itself; hand over what we have and try again.
+                    tracing::warn!("consuming `{}`: {e}", self.args.input_topic);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    break;
+                }
+            }
+        }
+        batch
+    }
+
+    /// Cleans, scores and produces one micro-batch, then stages its rows in
+    /// the Parquet tables and its offsets for the next commit.
+    async fn process(&mut self, messages: &[Envelope]) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let decoded = decode::decode(
+            self.args.format,
+            &self.args.input_topic,
+            messages,
+            self.args.max_message_bytes,
+        );
+        let cleaned = self
+            .cleaner
+            .clean(decoded.raw)
+            .await
+            .context("cleaning a micro-batch")?;
+        let model = Arc::clone(&self.model);
+        let (scored, refused) =
+            tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await??;
+        let now = chrono::Utc::now();
+        let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let results = self.results(&scored, &now_text)?;
+        let mut refusals: Vec<Refusal<'_>> = decoded
+            .rejected
+            .iter()
+            .map(|r| Refusal {
+                message: &messages[r.index],
+                reason: r.reason,
+                detail: &r.detail,
+            })
+            .collect();
+        refusals.extend(refused.iter().map(|r| Refusal {
+            message: &messages[r.index],
+            reason: &r.reason,
+            detail: "refused by sql/preprocess.sql",
+        }));
+        let dead = self.dead_letters(&refusals, &now_text)?;
+        self.produce(&results, &refusals, &dead).await?;
+
+        let micros = now.timestamp_micros();
+        let tables = self.tables.as_mut().expect("open while running");
+        for s in &scored {
+            tables.append_scored(s, messages, &self.model.meta.version, micros)?;
+        }
+        tables.append_refused(&refusals, micros)?;
+        for m in messages {
+            let next = self.pending.entry(m.partition).or_insert(0);
+            *next = (*next).max(m.offset + 1);
+        }
+        let totals = &mut self.totals;
+        totals.consumed += messages.len() as u64;
+        totals.scored += results.len() as u64;
+        totals.dead_lettered += refusals.len() as u64;
+        totals.outliers += scored
+            .iter()
+            .map(|s| s.outlier.iter().filter(|o| **o).count() as u64)
+            .sum::<u64>();
+        totals
+            .latencies_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        Ok(())
+    }
+
+    /// `(key, JSON, cluster)` of each scored record.
+    fn results(&self, scored: &[Scored], now: &str) -> anyhow::Result<Vec<Produced>> {
+        let mut out = Vec::new();
+        for s in scored {
+            let domains = arrow::compute::cast(
+                s.rows
+                    .column_by_name("domain")
+                    .context("no `domain` column")?,
+                &arrow::datatypes::DataType::Utf8,
+            )?;
+            let domains = domains.as_string::<i32>();
+            for i in 0..s.campaign_id.len() {
+                let cluster = s.cluster[i];
+                let record = ResultRecord {
+                    campaign_id: s.campaign_id[i],
+                    created_at: stream::format_micros(s.created_at[i]),
+                    cluster,
+                    cluster_label: &self.labels[cluster as usize],
+                    distance: s.distance[i],
+                    outlier: s.outlier[i],
+                    domain: domains.is_valid(i).then(|| domains.value(i)),
+                    model_version: &self.model.meta.version,
+                    processed_at: now,
+                };
+                let key = s.campaign_id[i].to_string().into_bytes();
+                out.push((key, serde_json::to_vec(&record)?, cluster));
+            }
+        }
+        Ok(out)
+    }
+
+    fn dead_letters(&self, refusals: &[Refusal<'_>], now: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        refusals
+            .iter()
+            .map(|r| {
+                let payload = String::from_utf8_lossy(&r.message.payload);
+                Ok(serde_json::to_vec(&DeadLetter {
+                    reason: r.reason,
+                    detail: r.detail,
+                    topic: &self.args.input_topic,
+                    partition: r.message.partition,
+                    offset: r.message.offset,
+                    payload: &payload,
+                    processed_at: now,
+                })?)
+            })
+            .collect()
+    }
+
+    /// Produces results (and copies to per-cluster topics) and dead letters,
+    /// returning once the broker acknowledged every one.
+    async fn produce(
+        &self,
+        results: &[Produced],
+        refusals: &[Refusal<'_>],
+        dead: &[Vec<u8>],
+    ) -> anyhow::Result<()> {
+        let output = results.iter().map(|(key, payload, _)| Outgoing {
+            topic: &self.args.output_topic,
+            key: Some(key),
+            payload,
+        });
+        let per_cluster = results
+            .iter()
+            .filter(|_| !self.cluster_topics.is_empty())
+            .map(|(key, payload, cluster)| Outgoing {
+                topic: &self.cluster_topics[*cluster as usize],
+                key: Some(key),
+                payload,
+            });
+        let dead = refusals.iter().zip(dead).map(|(r, payload)| Outgoing {
+            topic: &self.args.dead_letter_topic,
+            key: r.message.key.as_deref(),
+            payload,
+        });
+        kafka::produce_all(&self.producer, output.chain(per_cluster).chain(dead)).await?;
+        Ok(())
+    }
+
+    /// Closes the Parquet files, then commits the offsets of everything
+    /// before: both sinks hold every record up to the committed offsets.
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        self.last_checkpoint = Instant::now();
+        if let Some(tables) = self.tables.as_mut() {
+            tables
+                .checkpoint()
+                .context("closing the stream's Parquet files")?;
+        }
+        self.commit();
+        Ok(())
+    }
+
+    /// Commits pending offsets of the partitions this process still owns.
+    /// A refused commit (a rebalance moved the partition) is not an error:
+    /// the new owner replays from the last commit.
+    fn commit(&mut self) {
+        let owned: HashSet<i32> = self
+            .consumer
+            .context()
+            .assignment()
+            .into_iter()
+            .filter(|(t, _)| *t == self.args.input_topic)
+            .map(|(_, p)| p)
+            .collect();
+        self.pending.retain(|p, _| owned.contains(p));
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in &self.pending {
+            let _ =
+                tpl.add_partition_offset(&self.args.input_topic, *partition, Offset::Offset(*next));
+        }
+        let result = tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync));
+        match result {
+            Ok(()) => self.pending.clear(),
+            Err(e) => tracing::warn!("committing offsets failed (will retry): {e}"),
+        }
+    }
+
+    /// Final checkpoint (commit only when the run succeeded) and summary.
+    fn close(&mut self, commit: bool) -> anyhow::Result<()> {
+        if let Some(tables) = self.tables.take() {
+            tables
+                .close()
+                .context("closing the stream's Parquet files")?;
+        }
+        if commit {
+            self.commit();
+        }
+        if self.progress {
+            eprintln!("{}", summary(&self.totals));
+        }
+        Ok(())
+    }
+}
+
+/// Periodic status line on stderr.
+#[derive(Debug)]
+struct Status {
+    every: Option<Duration>,
+    last: Instant,
+    consumed_then: u64,
+    latencies_seen: usize,
+}
+
+impl Status {
+    fn new(secs: u64) -> Self {
+        Self {
+            every: (secs > 0).then(|| Duration::from_secs(secs)),
+            last: Instant::now(),
+            consumed_then: 0,
+            latencies_seen: 0,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.every.is_some_and(|every| self.last.elapsed() >= every)
+    }
+
+    fn print(&mut self, totals: &Totals, lag: i64, model: &Model) {
+        let secs = self.last.elapsed().as_secs_f64();
+        let rate = (totals.consumed - self.consumed_then) as f64 / secs.max(1e-9);
+        let recent = &totals.latencies_ms[self.latencies_seen..];
+        let lag = if lag < 0 {
+            "?".to_string()
+        } else {
+            lag.to_string()
+        };
+        eprintln!(
+            "stream: {} records ({rate:.0}/s), {} dead-lettered, lag {lag}, batch p50 {:.0} ms p99 {:.0} ms, model {}",
+            totals.consumed,
+            totals.dead_lettered,
+            percentile(recent, 0.5),
+            percentile(recent, 0.99),
+            model.meta.version
+        );
+        self.last = Instant::now();
+        self.consumed_then = totals.consumed;
+        self.latencies_seen = totals.latencies_ms.len();
+    }
+}
+
+fn summary(totals: &Totals) -> String {
+    let busy = match (totals.first_record, totals.last_done) {
+        (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+        _ => 0.0,
+    };
+    format!(
+        "stream: done: {} consumed in {busy:.1}s ({:.0} records/s), {} scored, {} dead-lettered, {} outliers, {} batches (p50 {:.0} ms, p99 {:.0} ms), models {}",
+        totals.consumed,
+        totals.consumed as f64 / busy.max(1e-9),
+        totals.scored,
+        totals.dead_lettered,
+        totals.outliers,
+        totals.latencies_ms.len(),
+        percentile(&totals.latencies_ms, 0.5),
+        percentile(&totals.latencies_ms, 0.99),
+        totals.models.join(" -> ")
+    )
+}
+
+/// The `q` quantile (nearest rank) of unsorted values; 0 when empty.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

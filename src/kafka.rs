@@ -1,0 +1,318 @@
+//! Kafka plumbing shared by `adlens stream` and `adlens produce`: client
+//! configuration (with `-X key=value` pass-through for SASL/TLS), the
+//! consumer context that tracks assignment, start position and lag, and
+//! producing a set of records while waiting for every acknowledgement.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message};
+
+use crate::error::Error;
+
+/// Parses one `-X key=value` librdkafka setting.
+pub fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not key=value")),
+    }
+}
+
+/// A client configuration for `brokers` with the user's settings applied
+/// last, so they can override any default adlens picks.
+pub fn client_config(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    extra: &[(String, String)],
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (k, v) in defaults {
+        config.set(*k, *v);
+    }
+    for (k, v) in extra {
+        config.set(k, v);
+    }
+    config.set_log_level(RDKafkaLogLevel::Warning);
+    config
+}
+
+/// Producer settings adlens starts from: every in-sync replica acknowledges
+/// a record, and records are batched for throughput.
+pub const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+    ("acks", "all"),
+    ("linger.ms", "20"),
+    ("batch.num.messages", "10000"),
+    ("queue.buffering.max.messages", "500000"),
+];
+
+/// Where a consumer starts in partitions it is newly assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartFrom {
+    /// The group's committed offsets (the beginning where there are none).
+    Committed,
+    /// The beginning of each partition, whatever was committed.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+/// Consumer callbacks: logs rebalances, applies `--from` the first time this
+/// process owns a partition, remembers when partitions were last assigned
+/// (`--idle-exit` counts from there) and the lag librdkafka reports.
+#[derive(Debug)]
+pub struct StreamContext {
+    from: StartFrom,
+    started: Mutex<HashSet<(String, i32)>>,
+    assigned_at: Mutex<Option<Instant>>,
+    assignment: Mutex<Vec<(String, i32)>>,
+    lag: AtomicI64,
+}
+
+impl StreamContext {
+    pub fn new(from: StartFrom) -> Self {
+        Self {
+            from,
+            started: Mutex::default(),
+            assigned_at: Mutex::default(),
+            assignment: Mutex::default(),
+            lag: AtomicI64::new(-1),
+        }
+    }
+
+    /// When partitions were last assigned, if ever.
+    pub fn assigned_at(&self) -> Option<Instant> {
+        *self.assigned_at.lock().expect("poisoned")
+    }
+
+    /// The partitions this process owns now.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.assignment.lock().expect("poisoned").clone()
+    }
+
+    /// Records behind the end of the owned partitions (-1 until known).
+    pub fn lag(&self) -> i64 {
+        self.lag.load(Ordering::Relaxed)
+    }
+
+    /// Applies `--from` to partitions this process has not owned before:
+    /// after a rebalance hands one back, it resumes where the group is.
+    fn start_positions(&self, tpl: &mut TopicPartitionList) {
+        let offset = match self.from {
+            StartFrom::Committed => return,
+            StartFrom::Earliest => Offset::Beginning,
+            StartFrom::Latest => Offset::End,
+        };
+        let keys: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut started = self.started.lock().expect("poisoned");
+        for (topic, partition) in keys {
+            if started.insert((topic.clone(), partition))
+                && let Err(e) = tpl.set_partition_offset(&topic, partition, offset)
+            {
+                tracing::warn!("cannot start `{topic}` [{partition}] at {offset:?}: {e}");
+            }
+        }
+    }
+
+    fn record_assignment(&self, consumer: &BaseConsumer<Self>) {
+        let owned: Vec<(String, i32)> = consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tracing::info!("assigned partitions: {}", describe(&owned));
+        *self.assignment.lock().expect("poisoned") = owned;
+        *self.assigned_at.lock().expect("poisoned") = Some(Instant::now());
+    }
+}
+
+/// `topic[0,1,2]` style list of partitions.
+pub fn describe(partitions: &[(String, i32)]) -> String {
+    if partitions.is_empty() {
+        return "none".into();
+    }
+    let mut parts: Vec<String> = partitions
+        .iter()
+        .map(|(t, p)| format!("{t}[{p}]"))
+        .collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+impl ClientContext for StreamContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log_to_tracing(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Broker outages show up here; librdkafka keeps retrying by itself.
+        tracing::warn!("kafka: {error}: {reason}");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.lag.store(lag, Ordering::Relaxed);
+    }
+}
+
+impl ConsumerContext for StreamContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.start_positions(tpl);
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!("partitions revoked: {}", tpl.count());
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::warn!("rebalance failed: {code}");
+                // librdkafka requires an unassign after a failed rebalance.
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("applying the rebalance failed: {e}");
+        }
+        self.record_assignment(consumer);
+    }
+}
+
+/// A context for producers and admin clients: librdkafka's log to tracing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log_to_tracing(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!("kafka: {error}: {reason}");
+    }
+}
+
+fn log_to_tracing(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    // `-X` settings go to the consumer and the producer alike; librdkafka
+    // warns about the half each one ignores, which is expected here.
+    let level = if fac == "CONFWARN" && message.contains("will be ignored") {
+        RDKafkaLogLevel::Debug
+    } else {
+        level
+    };
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!("librdkafka {fac}: {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!("librdkafka {fac}: {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!("librdkafka {fac}: {message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!("librdkafka {fac}: {message}"),
+    }
+}
+
+/// One record to produce.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+/// Produces every record and waits until the broker acknowledged each one.
+/// A full local queue is waited out, not treated as an error; any record
+/// librdkafka finally gives up on fails the whole call, naming its topic.
+pub async fn produce_all(
+    producer: &FutureProducer<LogContext>,
+    records: impl IntoIterator<Item = Outgoing<'_>>,
+) -> Result<usize, Error> {
+    let mut pending: Vec<(DeliveryFuture, String)> = Vec::new();
+    let mut count = 0;
+    for record in records {
+        let mut future = FutureRecord::to(record.topic).payload(record.payload);
+        if let Some(key) = record.key {
+            future = future.key(key);
+        }
+        loop {
+            match producer.send_result(future) {
+                Ok(delivery) => {
+                    pending.push((delivery, record.topic.to_string()));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    future = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(delivery_error(record.topic, &e)),
+            }
+        }
+        count += 1;
+    }
+    let topics: Vec<String> = pending.iter().map(|(_, t)| t.clone()).collect();
+    let results = join_all(pending.into_iter().map(|(d, _)| d)).await;
+    for (result, topic) in results.into_iter().zip(topics) {
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(delivery_error(&topic, &e)),
+            Err(_) => return Err(delivery_error(&topic, &KafkaError::Canceled)),
+        }
+    }
+    Ok(count)
+}
+
+fn delivery_error(topic: &str, e: &KafkaError) -> Error {
+    Error::Kafka {
+        topic: topic.to_string(),
+        message: format!("delivery failed: {e}"),
+    }
+}
+
+/// The payload of a message as bytes (empty for a tombstone).
+pub fn payload<M: Message>(message: &M) -> &[u8] {
+    message.payload().unwrap_or_default()
+}

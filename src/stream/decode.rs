@@ -1,0 +1,291 @@
+//! Kafka messages to `raw_campaigns` rows: JSON objects with the raw CSV's
+//! six fields (what the original Python producer sent), or one CSV record per
+//! message. Messages that cannot become a row at all (not JSON, fields
+//! missing, too large) are rejected here with a reason; everything else is
+//! judged by the cleaning SQL, exactly as `preprocess` judges a CSV line.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
+use serde_json::{Map, Value};
+
+use crate::engine::{RAW_FIELDS, raw_schema};
+
+/// How record payloads are encoded on the input topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// A JSON object with `creation_time, id, url, title, keywords, description`.
+    Json,
+    /// One CSV record (no header) with the six fields in the dump's order.
+    Csv,
+}
+
+/// A consumed message, copied out of librdkafka's buffers.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+/// A message rejected before cleaning, by its index in the micro-batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub index: usize,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// A micro-batch as `raw_campaigns` rows plus the messages that could not
+/// become rows. `source_line` of each row is the message's index in the
+/// micro-batch, so cleaned rows lead back to their message in any order.
+#[derive(Debug)]
+pub struct Decoded {
+    pub raw: RecordBatch,
+    pub rejected: Vec<Rejected>,
+}
+
+struct RawBuilder {
+    source_file: StringBuilder,
+    source_line: Int64Builder,
+    field_count: Int32Builder,
+    raw_record: StringBuilder,
+    fields: Vec<StringBuilder>,
+}
+
+impl RawBuilder {
+    fn new() -> Self {
+        Self {
+            source_file: StringBuilder::new(),
+            source_line: Int64Builder::new(),
+            field_count: Int32Builder::new(),
+            raw_record: StringBuilder::new(),
+            fields: RAW_FIELDS.iter().map(|_| StringBuilder::new()).collect(),
+        }
+    }
+
+    fn push(&mut self, topic: &str, index: usize, raw: Option<&str>, fields: &[Option<String>]) {
+        self.source_file.append_value(topic);
+        self.source_line.append_value(index as i64);
+        self.field_count.append_value(fields.len() as i32);
+        self.raw_record.append_option(raw);
+        for (i, builder) in self.fields.iter_mut().enumerate() {
+            builder.append_option(fields.get(i).and_then(|f| f.as_deref()));
+        }
+    }
+
+    fn finish(mut self) -> RecordBatch {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source_file.finish()),
+            Arc::new(self.source_line.finish()),
+            Arc::new(self.field_count.finish()),
+            Arc::new(self.raw_record.finish()),
+        ];
+        columns.extend(
+            self.fields
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        RecordBatch::try_new(raw_schema(), columns).expect("columns match raw_schema")
+    }
+}
+
+/// Decodes a micro-batch read from `topic`.
+pub fn decode(
+    format: InputFormat,
+    topic: &str,
+    messages: &[Envelope],
+    max_bytes: usize,
+) -> Decoded {
+    let mut builder = RawBuilder::new();
+    let mut rejected = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        let payload = &message.payload;
+        let result = if payload.len() > max_bytes {
+            Err((
+                "too_large",
+                format!(
+                    "{} bytes, more than --max-message-bytes {max_bytes}",
+                    payload.len()
+                ),
+            ))
+        } else {
+            match format {
+                InputFormat::Json => json_fields(payload).map(|f| (None, f)),
+                InputFormat::Csv => csv_fields(payload),
+            }
+        };
+        match result {
+            Ok((raw, fields)) => builder.push(topic, index, raw.as_deref(), &fields),
+            Err((reason, detail)) => rejected.push(Rejected {
+                index,
+                reason,
+                detail,
+            }),
+        }
+    }
+    Decoded {
+        raw: builder.finish(),
+        rejected,
+    }
+}
+
+/// Why a message cannot become a row: a reason code and a detail.
+type Unreadable = (&'static str, String);
+type FieldsResult = Result<Vec<Option<String>>, Unreadable>;
+
+/// The six fields of a JSON object. Numbers and booleans are taken as their
+/// text (ids often arrive as numbers), `null` as an empty field, a list of
+/// keywords as the dump's comma-separated text.
+fn json_fields(payload: &[u8]) -> FieldsResult {
+    let object: Map<String, Value> = match serde_json::from_slice(payload) {
+        Ok(Value::Object(object)) => object,
+        Ok(other) => {
+            return Err((
+                "bad_json",
+                format!("expected a JSON object, got {}", kind(&other)),
+            ));
+        }
+        Err(e) => return Err(("bad_json", e.to_string())),
+    };
+    let missing: Vec<String> = RAW_FIELDS
+        .iter()
+        .filter(|f| !object.contains_key(**f))
+        .map(|f| format!("`{f}`"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(("missing_fields", format!("no {}", missing.join(", "))));
+    }
+    let mut fields: Vec<Option<String>> = RAW_FIELDS
+        .iter()
+        .map(|f| match &object[*f] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            other => Some(other.to_string()),
+        })
+        .collect();
+    // `adlens produce` keeps the values past the sixth of a ragged CSV row
+    // here, so the cleaning rules reject the record as `ragged_row`, as
+    // `preprocess` does.
+    if let Some(Value::Array(extra)) = object.get("extra_fields") {
+        fields.extend(extra.iter().map(|v| Some(v.to_string())));
+    }
+    Ok(fields)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One CSV record; a ragged one (not six fields) still becomes a row, which
+/// the cleaning SQL rejects as `ragged_row` just as it does for the dump.
+fn csv_fields(payload: &[u8]) -> Result<(Option<String>, Vec<Option<String>>), Unreadable> {
+    let text =
+        std::str::from_utf8(payload).map_err(|e| ("bad_encoding", format!("not UTF-8: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let record = match records.next() {
+        Some(Ok(record)) => record,
+        Some(Err(e)) => return Err(("bad_csv", e.to_string())),
+        None => return Err(("bad_csv", "empty message".into())),
+    };
+    if records.next().is_some() {
+        return Err(("bad_csv", "more than one record in a message".into()));
+    }
+    let fields = record.iter().map(|f| Some(f.to_string())).collect();
+    Ok((Some(text.to_string()), fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+
+    fn envelope(payload: &str) -> Envelope {
+        Envelope {
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn json_objects_become_rows_and_the_rest_is_rejected_with_a_reason() {
+        let messages = [
+            envelope(
+                r#"{"creation_time":"2023-05-17 10:00:00","id":42,"url":"https://a.com","title":"Hi","keywords":["a","b"],"description":null}"#,
+            ),
+            envelope("not json"),
+            envelope(r#"{"id":"1"}"#),
+            envelope("[1,2]"),
+            envelope(&"x".repeat(200)),
+        ];
+        let decoded = decode(InputFormat::Json, "t", &messages, 150);
+        assert_eq!(decoded.raw.num_rows(), 1);
+        let id = decoded.raw.column_by_name("id").unwrap().as_string::<i32>();
+        assert_eq!(id.value(0), "42");
+        let keywords = decoded
+            .raw
+            .column_by_name("keywords")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(keywords.value(0), "a,b");
+        let reasons: Vec<(usize, &str)> = decoded
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (1, "bad_json"),
+                (2, "missing_fields"),
+                (3, "bad_json"),
+                (4, "too_large")
+            ]
+        );
+        assert!(
+            decoded.rejected[1].detail.contains("`url`"),
+            "{:?}",
+            decoded.rejected[1]
+        );
+    }
+
+    #[test]
+    fn csv_records_keep_quoted_commas_and_newlines() {
+        let messages = [
+            envelope("2023-05-17 10:00:00,7,https://a.com,\"Hello, world\",k,\"line\nbreak\""),
+            envelope("2023-05-17,8,only-three"),
+        ];
+        let decoded = decode(InputFormat::Csv, "t", &messages, 1 << 20);
+        assert_eq!(decoded.raw.num_rows(), 2);
+        let title = decoded
+            .raw
+            .column_by_name("title")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(title.value(0), "Hello, world");
+        let counts = decoded.raw.column_by_name("field_count").unwrap();
+        let counts = counts.as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!(counts.values(), &[6, 3]);
+    }
+}

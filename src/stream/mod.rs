@@ -1,0 +1,209 @@
+//! The parts of `adlens stream` below the Kafka loop: a micro-batch is decoded
+//! into `raw_campaigns` rows ([`decode`]), cleaned by the very SQL and UDFs
+//! `preprocess` runs ([`Cleaner`]), scored with [`Model::score`] like `adlens
+//! score` does ([`score`]), and appended to the Parquet tables of [`tables`];
+//! [`watch`] swaps in a retrained model between micro-batches.
+
+pub mod decode;
+pub mod tables;
+pub mod watch;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{filter_record_batch, is_null};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::engine::{self, CLEANED_VIEW, EngineConfig, PREPROCESS_SQL, RAW_TABLE};
+use crate::features::TextColumns;
+use crate::model::Model;
+
+/// Runs `sql/preprocess.sql` over one micro-batch at a time.
+pub struct Cleaner {
+    ctx: SessionContext,
+    partitions: usize,
+}
+
+impl Cleaner {
+    pub fn new(partitions: usize) -> datafusion::error::Result<Self> {
+        let config = EngineConfig {
+            partitions,
+            ..EngineConfig::default()
+        };
+        Ok(Self {
+            ctx: engine::session(&config)?,
+            partitions: partitions.max(1),
+        })
+    }
+
+    /// The `cleaned_campaigns` rows of a `raw_campaigns` batch: one per row,
+    /// with `reject_reason` set on those the rules refuse. The batch is split
+    /// so the UDFs (language detection above all) run on every core.
+    pub async fn clean(&self, raw: RecordBatch) -> datafusion::error::Result<Vec<RecordBatch>> {
+        let rows = raw.num_rows();
+        let chunk = rows.div_ceil(self.partitions).max(1);
+        let parts: Vec<Vec<RecordBatch>> = (0..rows)
+            .step_by(chunk)
+            .map(|start| vec![raw.slice(start, chunk.min(rows - start))])
+            .collect();
+        let parts = if parts.is_empty() {
+            vec![vec![]]
+        } else {
+            parts
+        };
+        let table = MemTable::try_new(raw.schema(), parts)?;
+        self.ctx.deregister_table(RAW_TABLE)?;
+        self.ctx.register_table(RAW_TABLE, Arc::new(table))?;
+        // A view keeps the plan of the table it was created over, so it is
+        // created again over each micro-batch's table (a few milliseconds).
+        engine::run_statements(&self.ctx, PREPROCESS_SQL).await?;
+        self.ctx.table(CLEANED_VIEW).await?.collect().await
+    }
+}
+
+/// The kept rows of one cleaned batch with their scores.
+#[derive(Debug)]
+pub struct Scored {
+    /// `cleaned_campaigns` rows that passed every rule.
+    pub rows: RecordBatch,
+    /// Index of each row's message in the micro-batch.
+    pub index: Vec<usize>,
+    pub campaign_id: Vec<i64>,
+    /// Microseconds since the epoch.
+    pub created_at: Vec<i64>,
+    pub cluster: Vec<u32>,
+    pub distance: Vec<f32>,
+    pub outlier: Vec<bool>,
+}
+
+/// A record the cleaning rules refused, by message index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Splits cleaned batches into scored rows and refused ones. Outliers are
+/// rows farther from their centroid than the cluster's training radius.
+pub fn score(
+    model: &Model,
+    cleaned: &[RecordBatch],
+) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
+    let mut scored = Vec::new();
+    let mut refused = Vec::new();
+    for batch in cleaned {
+        let reasons = arrow::compute::cast(
+            column(batch, "reject_reason")?,
+            &arrow::datatypes::DataType::Utf8,
+        )?;
+        let reasons = reasons.as_string::<i32>();
+        let lines = column(batch, "source_line")?.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            if reasons.is_valid(i) {
+                refused.push(Refused {
+                    index: lines.value(i) as usize,
+                    reason: reasons.value(i).to_string(),
+                });
+            }
+        }
+        let kept = filter_record_batch(batch, &is_null(reasons)?)?;
+        if kept.num_rows() > 0 {
+            scored.push(score_rows(model, kept)?);
+        }
+    }
+    Ok((scored, refused))
+}
+
+fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
+    let n = rows.num_rows();
+    let text = TextColumns::new(&rows)?;
+    let mut out = Scored {
+        index: column(&rows, "source_line")?
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|i| *i as usize)
+            .collect(),
+        campaign_id: column(&rows, "campaign_id")?
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec(),
+        created_at: column(&rows, "created_at")?
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+            .to_vec(),
+        cluster: Vec::with_capacity(n),
+        distance: Vec::with_capacity(n),
+        outlier: Vec::with_capacity(n),
+        rows: RecordBatch::new_empty(rows.schema()),
+    };
+    for i in 0..n {
+        let (cluster, distance) = model.score(&model.vectorizer.vector(&text.row(i)));
+        let radius = model.meta.clusters[cluster as usize].radius;
+        out.cluster.push(cluster);
+        out.distance.push(distance);
+        out.outlier.push(radius > 0.0 && distance > radius);
+    }
+    out.rows = rows;
+    Ok(out)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a Arc<dyn Array>> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| anyhow::anyhow!("cleaned batch has no column `{name}`"))
+}
+
+/// The result produced for each scored record, keyed by campaign id.
+#[derive(Debug, Serialize)]
+pub struct ResultRecord<'a> {
+    pub campaign_id: i64,
+    pub created_at: String,
+    pub cluster: u32,
+    pub cluster_label: &'a str,
+    pub distance: f32,
+    pub outlier: bool,
+    pub domain: Option<&'a str>,
+    pub model_version: &'a str,
+    pub processed_at: &'a str,
+}
+
+/// What goes to the dead-letter topic: why, where from, and the payload as sent.
+#[derive(Debug, Serialize)]
+pub struct DeadLetter<'a> {
+    pub reason: &'a str,
+    pub detail: &'a str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// The original payload (lossy UTF-8: invalid bytes become U+FFFD).
+    pub payload: &'a str,
+    pub processed_at: &'a str,
+}
+
+/// Each cluster's label for results: its top terms, comma-separated.
+pub fn cluster_labels(model: &Model) -> Vec<String> {
+    model
+        .meta
+        .clusters
+        .iter()
+        .map(|c| {
+            c.top_terms
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
+/// `2023-05-17T10:00:00` (fractional seconds only when present).
+pub fn format_micros(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+        .unwrap_or_default()
+}
