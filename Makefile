@@ -14,11 +14,13 @@ DEMO_ROWS ?= 20000
 DATA_ROWS ?= 100000
 BENCH_ROWS ?= 3000000
 STREAM_BENCH_ROWS ?= 1000000
+# Python venv for the notebooks (outside the work tree, like the build cache).
+VENV ?= $(HOME)/.cache/adlens/venv
 # Port of the local broker `make demo` and `make bench` start (tests pick free ports).
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker demo data preprocess test check fmt clippy bench clean
+.PHONY: help build release broker demo data preprocess test check fmt clippy bench clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,8 +57,23 @@ data: build ## Generate the ~100k-row sample under data/
 preprocess: release ## Clean RAW=path/to/dump.csv into OUT=data/clean (release build)
 	$(RELEASE_BIN) preprocess --input $(RAW) --output $(OUT)
 
-test: broker ## Run every test (dev profile, nextest; a real local broker for the stream tests)
+test: broker ## Run every test (dev profile, nextest; a real local broker for the stream tests), then the notebooks
 	$(CARGO) nextest run --locked --no-fail-fast
+	$(MAKE) notebooks-check
+
+$(VENV)/.installed: notebooks/requirements.txt
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r notebooks/requirements.txt
+	touch $@
+
+data/demo/stream/scored: | build
+	$(MAKE) demo
+
+notebooks: $(VENV)/.installed data/demo/stream/scored ## Re-run the notebooks on the demo data and save their outputs
+	$(VENV)/bin/python notebooks/run.py
+
+notebooks-check: $(VENV)/.installed data/demo/stream/scored ## Run the notebooks headless without saving (part of `make test`)
+	$(VENV)/bin/python notebooks/run.py --check
 
 check: fmt clippy ## Formatting and lints, as CI runs them
 

@@ -621,3 +621,27 @@ fn stream_and_produce_name_what_is_wrong() {
         .code(1)
         .stderr(predicates::str::contains("bad.csv` line 1: header is not"));
 }
+
+#[test]
+fn sigterm_finishes_the_batch_commits_and_exits_cleanly() {
+    let p = prepared(1500, 61);
+    let broker = Broker::start();
+    topics(&broker);
+    produce_all(&broker, &p.raw, &[]);
+    let stream = spawn(stream_cmd(&broker, &p, 600, &["--checkpoint-ms", "600000"]));
+    wait_for_outputs(&broker, 1500, Duration::from_secs(60));
+    let pid = rustix::process::Pid::from_raw(stream.id() as i32).unwrap();
+    rustix::process::kill_process(pid, Signal::TERM).unwrap();
+    let out = finish(stream, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stream: done: 1500 consumed"), "{stderr}");
+    // The long checkpoint interval never came: the shutdown committed.
+    assert_committed_to_the_end(&broker, "adlens-stream");
+    let data = p.dir.path().join("stream");
+    assert_eq!(
+        scalar(&data, "SELECT count(*) FROM scored").as_i64().unwrap()
+            + scalar(&data, "SELECT count(*) FROM dead_letters").as_i64().unwrap(),
+        1500
+    );
+}
