@@ -16,11 +16,14 @@ BENCH_ROWS ?= 3000000
 STREAM_BENCH_ROWS ?= 1000000
 # Python venv for the notebooks (outside the work tree, like the build cache).
 VENV ?= $(HOME)/.cache/adlens/venv
+DASHBOARD_PORT ?= 8080
+# `sudo` when not root, for apt-get.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Port of the local broker `make demo` and `make bench` start (tests pick free ports).
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker demo data preprocess test check fmt clippy bench clean notebooks notebooks-check
+.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,6 +36,9 @@ release: ## Optimised build (for bench and the full dump)
 
 broker: ## Install the local Kafka-compatible broker (tansu) the tests and demo use
 	@scripts/broker.sh path >/dev/null
+
+browser: ## Install Debian's Chromium for the dashboard's browser test (if missing)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 demo: build broker ## The whole pipeline on a small generated dump: preprocess, batch, stream, SQL
 	@mkdir -p data/demo
@@ -50,6 +56,13 @@ demo: build broker ## The whole pipeline on a small generated dump: preprocess, 
 	@echo; echo "== stream =="
 	scripts/demo-stream.sh $(DEV_BIN) data/demo $(BROKER_PORT)
 	@echo; echo "Explore further: $(DEV_BIN) sql --data data/demo/clean (or --data data/demo/stream)"
+	@echo "Dashboard: make dashboard, then open http://127.0.0.1:$(DASHBOARD_PORT)/"
+
+dashboard: build ## Serve the dashboard over the demo data on DASHBOARD_PORT (Ctrl-C stops it)
+	$(DEV_BIN) dashboard --data data/demo/clean --stream-data data/demo/stream --models data/demo/models --port $(DASHBOARD_PORT)
+
+screenshot: build browser ## Regenerate docs/dashboard.png from the demo data (for the README)
+	scripts/screenshot.sh $(DEV_BIN) docs/dashboard.png
 
 data: build ## Generate the ~100k-row sample under data/
 	$(DEV_BIN) generate --rows $(DATA_ROWS) --out data/sample.csv --truth data/sample_topics.csv
@@ -57,7 +70,7 @@ data: build ## Generate the ~100k-row sample under data/
 preprocess: release ## Clean RAW=path/to/dump.csv into OUT=data/clean (release build)
 	$(RELEASE_BIN) preprocess --input $(RAW) --output $(OUT)
 
-test: broker ## Run every test (dev profile, nextest; a real local broker for the stream tests), then the notebooks
+test: broker browser ## Run every test (dev profile, nextest; a real local broker for the stream tests), then the notebooks
 	$(CARGO) nextest run --locked --no-fail-fast
 	$(MAKE) notebooks-check
 

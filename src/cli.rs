@@ -38,6 +38,31 @@ pub enum Command {
     Stream(StreamArgs),
     /// Replay a campaign CSV into a Kafka topic (one message per record).
     Produce(ProduceArgs),
+    /// Serve a live and historical dashboard over the Parquet outputs.
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Preprocess and batch output (`campaigns`, `rejects`, `assignments`, `clusters`).
+    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    pub data: PathBuf,
+
+    /// Stream output (`cluster_windows`, ...), read afresh on every refresh.
+    #[arg(long, default_value = "data/stream", env = "ADLENS_STREAM_DATA")]
+    pub stream_data: PathBuf,
+
+    /// Directory of model versions (for the current model's labels).
+    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    pub models: PathBuf,
+
+    /// Port to listen on (0: any free port, printed on stderr).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
 }
 
 /// Kafka connection settings shared by `stream` and `produce`.

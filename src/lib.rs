@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sql(args) => commands::sql::run(&args).await,
             Command::Stream(args) => commands::stream::run(&args, progress).await,
             Command::Produce(args) => commands::produce::run(&args, progress).await,
+            Command::Dashboard(args) => commands::dashboard::run(&args, progress).await,
         }
     });
     // Outputs are committed or cleaned up by now. Do not wait for a reader

@@ -3,6 +3,7 @@
 mod bad_input;
 mod batch;
 mod broker;
+mod dashboard;
 mod generate;
 mod preprocess;
 mod real_sample;

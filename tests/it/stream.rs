@@ -20,14 +20,14 @@ const SCORED: &str = "campaigns.scored";
 const DEAD: &str = "campaigns.dead-letter";
 
 /// A temp dir with a generated dump, its cleaned Parquet and a model.
-struct Prepared {
-    dir: TempDir,
-    raw: PathBuf,
-    clean: PathBuf,
-    models: PathBuf,
+pub struct Prepared {
+    pub dir: TempDir,
+    pub raw: PathBuf,
+    pub clean: PathBuf,
+    pub models: PathBuf,
 }
 
-fn prepared(rows: u64, seed: u64) -> Prepared {
+pub fn prepared(rows: u64, seed: u64) -> Prepared {
     let dir = tempfile::tempdir().expect("temp dir");
     let raw = generate(dir.path(), rows, seed, 0.02);
     let clean = dir.path().join("clean");
@@ -60,7 +60,7 @@ fn latest(models: &Path) -> String {
         .to_string()
 }
 
-fn topics(broker: &Broker) {
+pub fn topics(broker: &Broker) {
     broker.topic(RAW, 3);
     broker.topic(SCORED, 3);
     broker.topic(DEAD, 1);
@@ -110,7 +110,7 @@ fn finish(mut child: Child, within: Duration) -> Output {
     child.wait_with_output().expect("output")
 }
 
-fn run_stream(broker: &Broker, p: &Prepared, extra: &[&str]) -> String {
+pub fn run_stream(broker: &Broker, p: &Prepared, extra: &[&str]) -> String {
     let out = finish(
         spawn(stream_cmd(broker, p, 3, extra)),
         Duration::from_secs(120),
@@ -640,8 +640,12 @@ fn sigterm_finishes_the_batch_commits_and_exits_cleanly() {
     assert_committed_to_the_end(&broker, "adlens-stream");
     let data = p.dir.path().join("stream");
     assert_eq!(
-        scalar(&data, "SELECT count(*) FROM scored").as_i64().unwrap()
-            + scalar(&data, "SELECT count(*) FROM dead_letters").as_i64().unwrap(),
+        scalar(&data, "SELECT count(*) FROM scored")
+            .as_i64()
+            .unwrap()
+            + scalar(&data, "SELECT count(*) FROM dead_letters")
+                .as_i64()
+                .unwrap(),
         1500
     );
 }
