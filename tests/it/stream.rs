@@ -388,6 +388,12 @@ fn bad_messages_go_to_the_dead_letter_topic_with_their_reason() {
     assert!(r["processed_at"].as_str().unwrap().ends_with('Z'));
 }
 
+/// Sends SIGTERM (a graceful stop) to a child.
+fn terminate(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, Signal::TERM).unwrap();
+}
+
 /// Waits until results plus dead letters reach `n`.
 fn wait_for_outputs(broker: &Broker, n: i64, within: Duration) {
     let deadline = Instant::now() + within;
@@ -527,7 +533,9 @@ fn a_retrained_model_is_picked_up_and_a_broken_one_refused() {
     let first_version = latest(&p.models);
     let broker = Broker::start();
     topics(&broker);
-    let stream = spawn(stream_cmd(&broker, &p, 15, &["--model-poll-ms", "200"]));
+    // No idle exit: retraining under a loaded CI machine can take a while.
+    // The stream is stopped with SIGTERM once every output is there.
+    let stream = spawn(stream_cmd(&broker, &p, 600, &["--model-poll-ms", "200"]));
 
     produce_all(&broker, &parts[0], &[]);
     wait_for_outputs(&broker, 1000, Duration::from_secs(60));
@@ -545,6 +553,8 @@ fn a_retrained_model_is_picked_up_and_a_broken_one_refused() {
     std::fs::write(p.models.join("LATEST"), "20991231T000000000Z-broken\n").unwrap();
     std::thread::sleep(Duration::from_secs(2));
     produce_all(&broker, &parts[2], &[]);
+    wait_for_outputs(&broker, 3000, Duration::from_secs(60));
+    terminate(&stream);
 
     let out = finish(stream, Duration::from_secs(120));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -630,8 +640,7 @@ fn sigterm_finishes_the_batch_commits_and_exits_cleanly() {
     produce_all(&broker, &p.raw, &[]);
     let stream = spawn(stream_cmd(&broker, &p, 600, &["--checkpoint-ms", "600000"]));
     wait_for_outputs(&broker, 1500, Duration::from_secs(60));
-    let pid = rustix::process::Pid::from_raw(stream.id() as i32).unwrap();
-    rustix::process::kill_process(pid, Signal::TERM).unwrap();
+    terminate(&stream);
     let out = finish(stream, Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
