@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::broker::Broker;
 use crate::stream::{Prepared, prepared, run_stream, topics};
-use crate::support::scalar;
+use crate::support::{adlens_process, scalar};
 
 struct Dashboard {
     child: Child,
@@ -28,7 +28,7 @@ impl Drop for Dashboard {
 
 /// Starts the dashboard on a free port and reads the address it prints.
 fn start(p: &Prepared) -> Dashboard {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("adlens"))
+    let mut child = adlens_process()
         .args(["dashboard", "--port", "0", "--data"])
         .arg(&p.clean)
         .arg("--stream-data")
@@ -121,7 +121,7 @@ fn dashboard_answers_json_and_renders_its_charts_in_chromium() {
     let p = prepared(2000, 71);
     let broker = Broker::start();
     topics(&broker);
-    let status = Command::new(assert_cmd::cargo::cargo_bin("adlens"))
+    let status = adlens_process()
         .args(["--quiet", "produce", "--brokers", &broker.addr, "--file"])
         .arg(&p.raw)
         .status()

@@ -252,7 +252,7 @@ fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
             .unwrap()
             .success()
     );
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("adlens"))
+    let child = crate::support::adlens_process()
         .args(["--quiet", "preprocess", "--input"])
         .arg(&fifo)
         .arg("--output")

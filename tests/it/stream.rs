@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::broker::{self, Broker};
-use crate::support::{adlens, fixture, generate, preprocess, query, scalar};
+use crate::support::{adlens, adlens_process, fixture, generate, preprocess, query, scalar};
 
 const RAW: &str = "campaigns.raw";
 const SCORED: &str = "campaigns.scored";
@@ -69,9 +69,8 @@ pub fn topics(broker: &Broker) {
 /// `adlens stream` with test-friendly settings (short group timeouts, a
 /// quick idle exit), writing its Parquet under `dir/stream`.
 fn stream_cmd(broker: &Broker, p: &Prepared, idle_secs: u32, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("adlens"));
-    cmd.env_remove("ADLENS_LOG")
-        .args(["stream", "--brokers", &broker.addr, "--models"])
+    let mut cmd = adlens_process();
+    cmd.args(["stream", "--brokers", &broker.addr, "--models"])
         .arg(&p.models)
         .arg("--data")
         .arg(p.dir.path().join("stream"))
@@ -110,18 +109,23 @@ fn finish(mut child: Child, within: Duration) -> Output {
     child.wait_with_output().expect("output")
 }
 
-pub fn run_stream(broker: &Broker, p: &Prepared, extra: &[&str]) -> String {
-    let out = finish(
-        spawn(stream_cmd(broker, p, 3, extra)),
-        Duration::from_secs(120),
-    );
+/// [`finish`], asserting success; returns stderr.
+fn finish_ok(child: Child, within: Duration) -> String {
+    let out = finish(child, within);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "stream failed:\n{stderr}");
+    assert!(out.status.success(), "failed:\n{stderr}");
     stderr
 }
 
+pub fn run_stream(broker: &Broker, p: &Prepared, extra: &[&str]) -> String {
+    finish_ok(
+        spawn(stream_cmd(broker, p, 3, extra)),
+        Duration::from_secs(120),
+    )
+}
+
 fn produce(broker: &Broker, file: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("adlens"));
+    let mut cmd = adlens_process();
     cmd.args(["--quiet", "produce", "--brokers", &broker.addr, "--file"])
         .arg(file)
         .args(extra);
@@ -428,13 +432,8 @@ fn a_killed_stream_resumes_from_its_last_commit_without_loss() {
     let committed_at_kill = broker::committed(&broker.addr, "adlens-stream", RAW);
 
     let second = spawn(stream_cmd(&broker, &p, 4, &small));
-    assert!(finish(producer, Duration::from_secs(60)).status.success());
-    let out = finish(second, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    finish_ok(producer, Duration::from_secs(60));
+    finish_ok(second, Duration::from_secs(120));
 
     assert_nothing_lost(&broker, &input_keys(&p.raw));
     assert_committed_to_the_end(&broker, "adlens-stream");
@@ -475,13 +474,8 @@ fn a_frozen_broker_delays_the_stream_but_loses_nothing() {
     broker.signal(Signal::STOP);
     std::thread::sleep(Duration::from_secs(6));
     broker.signal(Signal::CONT);
-    assert!(finish(producer, Duration::from_secs(90)).status.success());
-    let out = finish(stream, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    finish_ok(producer, Duration::from_secs(90));
+    finish_ok(stream, Duration::from_secs(120));
     assert_nothing_lost(&broker, &input_keys(&p.raw));
     assert_committed_to_the_end(&broker, "adlens-stream");
 }
@@ -556,9 +550,7 @@ fn a_retrained_model_is_picked_up_and_a_broken_one_refused() {
     wait_for_outputs(&broker, 3000, Duration::from_secs(60));
     terminate(&stream);
 
-    let out = finish(stream, Duration::from_secs(120));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = finish_ok(stream, Duration::from_secs(120));
     assert!(
         stderr.contains("refusing model `20991231T000000000Z-broken`"),
         "{stderr}"
@@ -589,9 +581,7 @@ fn two_processes_in_one_group_share_the_partitions() {
     // Let both join before records arrive, then feed them for a few seconds.
     std::thread::sleep(Duration::from_secs(5));
     produce_all(&broker, &p.raw, &["--rate", "600"]);
-    let consumed = |out: &Output| -> u64 {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+    let consumed = |stderr: String| -> u64 {
         let line = stderr
             .lines()
             .find(|l| l.starts_with("stream: done: "))
@@ -604,8 +594,8 @@ fn two_processes_in_one_group_share_the_partitions() {
             .unwrap()
     };
     let (a, b) = (
-        consumed(&finish(a, Duration::from_secs(120))),
-        consumed(&finish(b, Duration::from_secs(120))),
+        consumed(finish_ok(a, Duration::from_secs(120))),
+        consumed(finish_ok(b, Duration::from_secs(120))),
     );
     assert!(a > 0 && b > 0, "both processes take records: {a} and {b}");
     assert!(a + b >= 3000);
@@ -641,9 +631,7 @@ fn sigterm_finishes_the_batch_commits_and_exits_cleanly() {
     let stream = spawn(stream_cmd(&broker, &p, 600, &["--checkpoint-ms", "600000"]));
     wait_for_outputs(&broker, 1500, Duration::from_secs(60));
     terminate(&stream);
-    let out = finish(stream, Duration::from_secs(30));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = finish_ok(stream, Duration::from_secs(30));
     assert!(stderr.contains("stream: done: 1500 consumed"), "{stderr}");
     // The long checkpoint interval never came: the shutdown committed.
     assert_committed_to_the_end(&broker, "adlens-stream");
