@@ -21,6 +21,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -93,13 +94,25 @@ impl From<anyhow::Result<Value>> for Answer {
     }
 }
 
-/// Rows of a query as JSON objects; no rows when `dir` lacks a table the
-/// query reads (an output not written yet).
-async fn rows(dir: &Path, tables: &[&str], sql: &str) -> anyhow::Result<Vec<Value>> {
-    if !tables.iter().all(|t| dir.join(t).is_dir()) {
-        return Ok(Vec::new());
+/// The tables under `dir`, opened once per request (so new stream files
+/// show up); `None` when the directory does not exist yet.
+async fn open(dir: &Path) -> anyhow::Result<Option<SessionContext>> {
+    if !dir.is_dir() {
+        return Ok(None);
     }
-    let ctx = open_data(dir).await?;
+    Ok(Some(open_data(dir).await?))
+}
+
+/// Rows of a query as JSON objects; no rows when a table the query reads is
+/// not there (an output not written yet).
+async fn rows(
+    ctx: Option<&SessionContext>,
+    tables: &[&str],
+    sql: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let Some(ctx) = ctx else {
+        return Ok(Vec::new());
+    };
     if tables.iter().any(|t| !ctx.table_exist(*t).unwrap_or(false)) {
         return Ok(Vec::new());
     }
@@ -139,7 +152,8 @@ async fn live_json(dirs: &Dirs, windows: u32) -> anyhow::Result<Value> {
          FROM cluster_windows JOIN latest USING (window_start) \
          GROUP BY window_start, cluster_id ORDER BY window_start, cluster_id"
     );
-    let found = rows(&dirs.stream, &["cluster_windows"], &sql).await?;
+    let ctx = open(&dirs.stream).await?;
+    let found = rows(ctx.as_ref(), &["cluster_windows"], &sql).await?;
     let mut by_window: Vec<(String, Value)> = Vec::new();
     let (mut records, mut outliers, mut secs) = (0i64, 0i64, 60i64);
     for r in &found {
@@ -229,9 +243,11 @@ async fn history(State(dirs): State<Arc<Dirs>>, Query(p): Query<HistoryParams>) 
 }
 
 async fn history_json(data: &Path, from: &str, to: &str) -> anyhow::Result<Value> {
+    let ctx = open(data).await?;
+    let ctx = ctx.as_ref();
     // `from` and `to` were checked to be YYYY-MM above, so inlining them is safe.
     let over_time = rows(
-        data,
+        ctx,
         &["assignments", "campaigns"],
         &format!(
             "SELECT c.month, a.cluster_id, count(*) AS campaigns \
@@ -242,14 +258,14 @@ async fn history_json(data: &Path, from: &str, to: &str) -> anyhow::Result<Value
     )
     .await?;
     let sizes = rows(
-        data,
+        ctx,
         &["clusters"],
         "SELECT cluster_id, size, array_to_string(array_slice(top_terms, 1, 4), ', ') AS label, \
          model_version FROM clusters ORDER BY size DESC",
     )
     .await?;
     let rejects = rows(
-        data,
+        ctx,
         &["rejects"],
         "SELECT reject_reason, count(*) AS records FROM rejects \
          GROUP BY reject_reason ORDER BY records DESC",
