@@ -293,9 +293,8 @@ pub async fn produce_all(
         }
         count += 1;
     }
-    let topics: Vec<String> = pending.iter().map(|(_, t)| t.clone()).collect();
-    let results = join_all(pending.into_iter().map(|(d, _)| d)).await;
-    for (result, topic) in results.into_iter().zip(topics) {
+    let (deliveries, topics): (Vec<DeliveryFuture>, Vec<String>) = pending.into_iter().unzip();
+    for (result, topic) in join_all(deliveries).await.into_iter().zip(topics) {
         match result {
             Ok(Ok(_)) => {}
             Ok(Err((e, _))) => return Err(delivery_error(&topic, &e)),

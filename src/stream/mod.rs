@@ -120,7 +120,19 @@ pub fn score(
 fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
     let n = rows.num_rows();
     let text = TextColumns::new(&rows)?;
-    let mut out = Scored {
+    let (mut cluster, mut distance, mut outlier) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for i in 0..n {
+        let (c, d) = model.score(&model.vectorizer.vector(&text.row(i)));
+        let radius = model.meta.clusters[c as usize].radius;
+        cluster.push(c);
+        distance.push(d);
+        outlier.push(radius > 0.0 && d > radius);
+    }
+    Ok(Scored {
         index: column(&rows, "source_line")?
             .as_primitive::<Int64Type>()
             .values()
@@ -135,20 +147,11 @@ fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
             .as_primitive::<TimestampMicrosecondType>()
             .values()
             .to_vec(),
-        cluster: Vec::with_capacity(n),
-        distance: Vec::with_capacity(n),
-        outlier: Vec::with_capacity(n),
-        rows: RecordBatch::new_empty(rows.schema()),
-    };
-    for i in 0..n {
-        let (cluster, distance) = model.score(&model.vectorizer.vector(&text.row(i)));
-        let radius = model.meta.clusters[cluster as usize].radius;
-        out.cluster.push(cluster);
-        out.distance.push(distance);
-        out.outlier.push(radius > 0.0 && distance > radius);
-    }
-    out.rows = rows;
-    Ok(out)
+        cluster,
+        distance,
+        outlier,
+        rows,
+    })
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a Arc<dyn Array>> {
