@@ -13,6 +13,8 @@ OUT ?= data/clean
 DEMO_ROWS ?= 20000
 DATA_ROWS ?= 100000
 BENCH_ROWS ?= 3000000
+# The size of the reference dump (campaign-data-2023 has 32,949,122 rows).
+FULL_ROWS ?= 33000000
 STREAM_BENCH_ROWS ?= 1000000
 # Python venv for the notebooks (outside the work tree, like the build cache).
 VENV ?= $(HOME)/.cache/adlens/venv
@@ -23,7 +25,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench clean notebooks notebooks-check
+.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -102,6 +104,11 @@ bench: release broker ## Time preprocess, batch, score (3M rows) and stream (1M 
 	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models
 	@test -f data/bench/raw-$(STREAM_BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(STREAM_BENCH_ROWS) --seed 99 --out data/bench/raw-$(STREAM_BENCH_ROWS).csv
 	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT)
+
+bench-full: release ## Time preprocess on a full-size dump (FULL_ROWS, 33M: ~9 GB, generated once under data/bench/)
+	@mkdir -p data/bench
+	@test -f data/bench/raw-$(FULL_ROWS).csv || $(RELEASE_BIN) generate --rows $(FULL_ROWS) --out data/bench/raw-$(FULL_ROWS).csv
+	@scripts/bench-full.sh $(RELEASE_BIN) data/bench/raw-$(FULL_ROWS).csv data/bench/clean-full
 
 clean: ## Remove generated data (keeps the compiled cache)
 	rm -rf data/demo data/bench data/sample.csv data/sample_topics.csv

@@ -2,7 +2,7 @@
 --
 -- Shared by `adlens preprocess` (over a raw CSV dump) and `adlens stream` (over
 -- each Kafka micro-batch): both register their records as `raw_campaigns`
--- (every field as text, plus lineage; see `engine::raw_schema`) and read the
+-- (every field as text, plus lineage; see `record::raw_schema`) and read the
 -- `cleaned_campaigns` view below. It yields exactly one row per input record:
 -- `reject_reason` is NULL for the records that are kept, and names the first
 -- rule a record breaks otherwise.
@@ -14,9 +14,11 @@ CREATE OR REPLACE VIEW cleaned_campaigns AS
 WITH typed AS (
     SELECT
         source_file,
+        source_input,
         source_line,
         field_count,
         raw_record,
+        read_error,
         creation_time                                  AS in_creation_time,
         id                                             AS in_id,
         url                                            AS in_url,
@@ -37,6 +39,9 @@ judged AS (
     SELECT
         *,
         CASE
+            -- Records the CSV reader could not split (`unbalanced_quote`,
+            -- `bad_encoding`, `field_too_large`): their fields are NULL.
+            WHEN read_error IS NOT NULL THEN read_error
             WHEN field_count <> 6 THEN 'ragged_row'
             WHEN campaign_id IS NULL OR campaign_id <= 0 THEN 'bad_id'
             -- Timestamps outside the plausible range are typos or epoch zeros.
@@ -63,6 +68,7 @@ SELECT
     detect_language(coalesce(title, description))      AS lang,
     to_char(created_at, '%Y-%m')                       AS month,
     source_file,
+    source_input,
     source_line,
     reject_reason,
     -- The record as read, bounded, for the rejects table only.

@@ -119,13 +119,19 @@ pub struct StreamArgs {
     #[arg(long, value_enum, default_value_t = crate::stream::decode::InputFormat::Json)]
     pub format: crate::stream::decode::InputFormat,
 
-    /// Where to start in partitions this process has not read yet.
+    /// Where to start in partitions the group has no committed offset for
+    /// (partitions with one always resume there).
     #[arg(long, value_enum, default_value_t = crate::kafka::StartFrom::Committed)]
     pub from: crate::kafka::StartFrom,
 
     /// Most records in one micro-batch.
     #[arg(long, default_value_t = 20_000)]
     pub max_batch_records: usize,
+
+    /// Most payload bytes in one micro-batch (e.g. `64MiB`), so large
+    /// messages cannot overflow a batch's 32-bit string offsets.
+    #[arg(long, default_value = "64MiB", value_parser = byte_size)]
+    pub max_batch_bytes: usize,
 
     /// Longest a micro-batch waits to fill up, in milliseconds.
     #[arg(long, default_value_t = 500)]
@@ -158,8 +164,14 @@ pub struct StreamArgs {
     pub idle_exit: Option<u64>,
 
     /// Larger messages go to the dead-letter topic as `too_large`.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value = "1MiB", value_parser = small_byte_size)]
     pub max_message_bytes: usize,
+
+    /// Payload bytes a dead letter carries at most; longer payloads are cut
+    /// (the letter says so and gives the full size), so a dead letter always
+    /// fits the broker's message limit.
+    #[arg(long, default_value = "64KiB", value_parser = small_byte_size)]
+    pub dead_letter_payload_bytes: usize,
 
     /// Threads cleaning each micro-batch (default: all cores).
     #[arg(long, env = "ADLENS_PARTITIONS")]
@@ -314,10 +326,13 @@ pub struct PreprocessArgs {
     #[arg(long, default_value_t = 262_144)]
     pub row_group_rows: usize,
 
-    /// Memory DataFusion may use before spilling (e.g. `2GiB`) when it finds
-    /// duplicate ids.
-    #[arg(long, default_value = "2GiB", env = "ADLENS_MEMORY_LIMIT")]
-    pub memory_limit: String,
+    /// Memory the run may hold for its own work (e.g. `2GiB`, `512MiB`):
+    /// DataFusion's pool while cleaning, and the keys held at a time by the
+    /// duplicate pass, which makes more passes over the ids rather than use
+    /// more. The Parquet writers' buffers come on top (about 50 MiB per
+    /// partition and month being written).
+    #[arg(long, default_value = "2GiB", env = "ADLENS_MEMORY_LIMIT", value_parser = byte_size)]
+    pub memory_limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +352,11 @@ pub struct SqlArgs {
     /// How results are printed on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Let statements change the data directory's tables (INSERT, DELETE,
+    /// UPDATE, DROP, COPY TO a path inside it); refused by default.
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 /// Output format of query results.
@@ -348,4 +368,19 @@ pub enum Format {
     Csv,
     /// One JSON object per row (newline-delimited).
     Json,
+}
+
+/// A byte size such as `64KiB` or `1000`.
+fn small_byte_size(text: &str) -> Result<usize, String> {
+    crate::engine::parse_byte_size(text)
+        .ok_or_else(|| "expected a size such as `64KiB` or `1000`".to_string())
+}
+
+/// A byte size such as `2GiB`, `512MiB` or `1000000`, at least 1 MiB.
+fn byte_size(text: &str) -> Result<usize, String> {
+    match crate::engine::parse_byte_size(text) {
+        Some(n) if n >= 1 << 20 => Ok(n),
+        Some(_) => Err("must be at least 1MiB".into()),
+        None => Err("expected a size such as `2GiB`, `512MiB` or `1000000`".into()),
+    }
 }

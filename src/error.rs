@@ -31,6 +31,13 @@ pub enum Error {
     /// A command-line value that clap could not check by itself.
     #[error("{0}")]
     Usage(String),
+
+    /// The work did not fit in the memory the user allowed.
+    #[error(
+        "out of memory while {phase}: `--memory-limit` {limit} was not enough; \
+         raise `--memory-limit` (or lower `--partitions`)"
+    )]
+    Memory { phase: String, limit: String },
 }
 
 impl Error {
@@ -48,6 +55,32 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// `err` as an [`Error::Memory`] naming `phase` when DataFusion ran out of
+/// its memory pool somewhere in it (its own message is logged, not shown as
+/// the only line); otherwise `err` unchanged.
+pub fn explain_memory(err: anyhow::Error, phase: &str, limit_bytes: usize) -> anyhow::Error {
+    let exhausted = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<datafusion::error::DataFusionError>()
+            .is_some_and(|e| {
+                matches!(
+                    e.find_root(),
+                    datafusion::error::DataFusionError::ResourcesExhausted(_)
+                )
+            })
+            || cause.to_string().starts_with("Resources exhausted")
+    });
+    if !exhausted {
+        return err;
+    }
+    tracing::warn!("{err:#}");
+    Error::Memory {
+        phase: phase.to_string(),
+        limit: format!("{:.1} MiB", limit_bytes as f64 / (1u64 << 20) as f64),
+    }
+    .into()
 }
 
 /// Process exit codes, as documented in the README.

@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{
-    ArrayBuilder, Int32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
-};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::error::DataFusionError;
@@ -26,8 +24,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::engine::{RAW_FIELDS, raw_schema};
+use crate::csv_records::{Record, RecordSplitter};
 use crate::error::Error;
+use crate::record::{self, RawBatchBuilder, raw_schema};
 
 /// One input dump, resolved and checked to exist.
 #[derive(Debug, Clone, Serialize)]
@@ -167,72 +166,6 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Accumulates raw records into a `raw_campaigns` batch.
-struct RawBatchBuilder {
-    schema: SchemaRef,
-    source_line: Int64Builder,
-    field_count: Int32Builder,
-    raw_record: StringBuilder,
-    fields: [StringBuilder; 6],
-}
-
-impl RawBatchBuilder {
-    fn new(capacity: usize) -> Self {
-        Self {
-            schema: raw_schema(),
-            source_line: Int64Builder::with_capacity(capacity),
-            field_count: Int32Builder::with_capacity(capacity),
-            raw_record: StringBuilder::new(),
-            fields: std::array::from_fn(|_| StringBuilder::with_capacity(capacity, capacity * 48)),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.source_line.len()
-    }
-
-    /// Adds a record whose bytes are known to be UTF-8. Records with the
-    /// wrong number of fields keep their whole text in `raw_record`.
-    fn push(&mut self, record: &csv::StringRecord, line: u64) {
-        self.source_line.append_value(line as i64);
-        self.field_count.append_value(record.len() as i32);
-        if record.len() == RAW_FIELDS.len() {
-            self.raw_record.append_null();
-            for (builder, field) in self.fields.iter_mut().zip(record.iter()) {
-                builder.append_value(field);
-            }
-        } else {
-            self.raw_record.append_value(rejoin(record));
-            self.fields.iter_mut().for_each(StringBuilder::append_null);
-        }
-    }
-
-    fn finish(&mut self, source_file: &str) -> Result<RecordBatch, DataFusionError> {
-        let rows = self.len();
-        let mut columns: Vec<arrow::array::ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                source_file,
-                rows,
-            ))),
-            Arc::new(self.source_line.finish()),
-            Arc::new(self.field_count.finish()),
-            Arc::new(self.raw_record.finish()),
-        ];
-        columns.extend(self.fields.iter_mut().map(|b| Arc::new(b.finish()) as _));
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
-    }
-}
-
-/// A record written back as one CSV line, with the quoting it needs.
-fn rejoin(record: &csv::StringRecord) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(Vec::new());
-    let _ = writer.write_record(record);
-    let bytes = writer.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes).trim_end().to_string()
-}
-
 /// What one pass over the inputs read.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct IngestStats {
@@ -243,8 +176,9 @@ pub struct IngestStats {
 type BatchSender = mpsc::Sender<Result<RecordBatch, DataFusionError>>;
 
 /// Parses `inputs` in order and sends batches round-robin to `senders`.
-/// Runs on a plain thread (it blocks); the first error also lands in `failure`
-/// so the caller can report it with its file and line intact.
+/// Runs on a plain thread (it blocks). Records the splitter cannot read
+/// (bad quoting, bad bytes, huge fields) go on as rejected rows; only I/O
+/// errors and a bad header stop the run, naming the file and line.
 pub fn read_inputs(
     inputs: &[InputFile],
     senders: Vec<BatchSender>,
@@ -254,40 +188,46 @@ pub fn read_inputs(
 ) -> Result<IngestStats, Error> {
     let mut stats = IngestStats::default();
     let mut next = 0usize;
-    for input in inputs {
+    for (position, input) in inputs.iter().enumerate() {
         let reader = input
             .open(Arc::clone(&counters), runtime)
             .map_err(|e| Error::input(&input.path, None, io_message(&e)))?;
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(reader);
-        check_header(&mut csv, &input.path)?;
-        let mut builder = RawBatchBuilder::new(batch_size);
-        let mut record = csv::ByteRecord::new();
+        let mut records = RecordSplitter::new(reader);
+        let io_error = |e: io::Error, line| Error::input(&input.path, Some(line), io_message(&e));
+        check_header(
+            records.next_record().map_err(|e| io_error(e, 1))?,
+            &input.path,
+        )?;
+        let mut builder = RawBatchBuilder::with_capacity(batch_size);
+        let mut last_line = 1;
         loop {
-            let more = csv
-                .read_byte_record(&mut record)
-                .map_err(|e| csv_error(&input.path, &e))?;
-            if more {
-                let line = record.position().map_or(0, |p| p.line());
-                let text = csv::StringRecord::from_byte_record(std::mem::take(&mut record))
-                    .map_err(|_| Error::input(&input.path, Some(line), "invalid UTF-8"))?;
-                builder.push(&text, line);
-                record = text.into_byte_record();
+            let record = records.next_record().map_err(|e| io_error(e, last_line))?;
+            let more = record.is_some();
+            if let Some(record) = record {
+                last_line = record.line();
+                let lineage = (input.path.as_str(), position as i32, record.line());
+                match record {
+                    Record::Fields { fields, .. } => {
+                        builder.push_fields(lineage, fields.iter().map(|f| Some(f.as_str())), None);
+                    }
+                    Record::Broken {
+                        reason, raw_text, ..
+                    } => {
+                        builder.push_broken(lineage, reason, &raw_text);
+                    }
+                }
                 stats.records += 1;
             }
-            if builder.len() >= batch_size || (!more && builder.len() > 0) {
+            // Bounded in bytes too: a batch of huge records must not overflow
+            // Arrow's 32-bit string offsets.
+            let full = builder.len() >= batch_size || builder.text_bytes() >= MAX_BATCH_TEXT_BYTES;
+            if full || (!more && !builder.is_empty()) {
                 counters
                     .records
                     .fetch_add(builder.len() as u64, Ordering::Relaxed);
-                let batch = builder
-                    .finish(&input.path)
-                    .map_err(|e| Error::input(&input.path, None, e.to_string()))?;
                 // A closed receiver means the query already failed; its error wins.
                 if senders[next % senders.len()]
-                    .blocking_send(Ok(batch))
+                    .blocking_send(Ok(builder.finish()))
                     .is_err()
                 {
                     return Ok(stats);
@@ -302,47 +242,30 @@ pub fn read_inputs(
     Ok(stats)
 }
 
-fn check_header<R: Read>(csv: &mut csv::Reader<R>, path: &str) -> Result<(), Error> {
-    let mut header = csv::ByteRecord::new();
-    if !csv
-        .read_byte_record(&mut header)
-        .map_err(|e| csv_error(path, &e))?
-    {
-        return Err(Error::input(
+/// Text per batch past which it is sent early.
+const MAX_BATCH_TEXT_BYTES: usize = 256 << 20;
+
+fn check_header(first: Option<Record>, path: &str) -> Result<(), Error> {
+    match first {
+        None => Err(Error::input(
             path,
             Some(1),
             "empty file, expected a CSV header",
-        ));
-    }
-    let fields: Vec<String> = header
-        .iter()
-        .map(|f| {
-            String::from_utf8_lossy(f)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .collect();
-    if fields != RAW_FIELDS {
-        let found = fields.join(",");
-        let found = crate::clean::text::truncate_at_char(&found, 120);
-        return Err(Error::input(
+        )),
+        Some(Record::Fields { fields, .. }) => {
+            record::check_header(&fields).map_err(|message| Error::input(path, Some(1), message))
+        }
+        Some(Record::Broken {
+            reason, raw_text, ..
+        }) => Err(Error::input(
             path,
             Some(1),
             format!(
-                "header does not match: expected `{}`, found `{found}`",
-                RAW_FIELDS.join(",")
+                "header does not match: expected `{}`, found `{}` ({reason})",
+                record::RAW_FIELDS.join(","),
+                crate::clean::text::truncate_at_char(raw_text.trim(), 120)
             ),
-        ));
-    }
-    Ok(())
-}
-
-fn csv_error(path: &str, err: &csv::Error) -> Error {
-    let line = err.position().map(|p| p.line());
-    match err.kind() {
-        csv::ErrorKind::Io(io) => Error::input(path, line, io_message(io)),
-        _ => Error::input(path, line, err.to_string()),
+        )),
     }
 }
 

@@ -3,7 +3,6 @@
 //! consumer context that tracks assignment, start position and lag, and
 //! producing a set of records while waiting for every acknowledgement.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -67,13 +66,12 @@ pub enum StartFrom {
     Latest,
 }
 
-/// Consumer callbacks: logs rebalances, applies `--from` the first time this
-/// process owns a partition, remembers when partitions were last assigned
+/// Consumer callbacks: logs rebalances, applies `--from` to partitions
+/// without a committed offset, remembers when partitions were last assigned
 /// (`--idle-exit` counts from there) and the lag librdkafka reports.
 #[derive(Debug)]
 pub struct StreamContext {
     from: StartFrom,
-    started: Mutex<HashSet<(String, i32)>>,
     assigned_at: Mutex<Option<Instant>>,
     assignment: Mutex<Vec<(String, i32)>>,
     lag: AtomicI64,
@@ -83,7 +81,6 @@ impl StreamContext {
     pub fn new(from: StartFrom) -> Self {
         Self {
             from,
-            started: Mutex::default(),
             assigned_at: Mutex::default(),
             assignment: Mutex::default(),
             lag: AtomicI64::new(-1),
@@ -105,24 +102,28 @@ impl StreamContext {
         self.lag.load(Ordering::Relaxed)
     }
 
-    /// Applies `--from` to partitions this process has not owned before:
-    /// after a rebalance hands one back, it resumes where the group is.
-    fn start_positions(&self, tpl: &mut TopicPartitionList) {
+    /// Applies `--from` to the assigned partitions the group has no
+    /// committed offset for; the others resume where the group is, so a
+    /// restart or a process joining the group never skips a backlog.
+    fn start_positions(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         let offset = match self.from {
             StartFrom::Committed => return,
             StartFrom::Earliest => Offset::Beginning,
             StartFrom::Latest => Offset::End,
         };
-        let keys: Vec<(String, i32)> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
-        let mut started = self.started.lock().expect("poisoned");
-        for (topic, partition) in keys {
-            if started.insert((topic.clone(), partition))
-                && let Err(e) = tpl.set_partition_offset(&topic, partition, offset)
-            {
+        let committed = match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(committed) => committed,
+            Err(e) => {
+                tracing::warn!("cannot read committed offsets ({e}); `--from` not applied");
+                return;
+            }
+        };
+        for element in committed.elements() {
+            if element.offset() != Offset::Invalid {
+                continue;
+            }
+            let (topic, partition) = (element.topic(), element.partition());
+            if let Err(e) = tpl.set_partition_offset(topic, partition, offset) {
                 tracing::warn!("cannot start `{topic}` [{partition}] at {offset:?}: {e}");
             }
         }
@@ -192,7 +193,7 @@ impl ConsumerContext for StreamContext {
         );
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.start_positions(tpl);
+                self.start_positions(consumer, tpl);
                 if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {

@@ -56,6 +56,12 @@ impl StagedDir {
         };
         fs::create_dir_all(&parent)
             .map_err(|e| fail(format!("cannot create parent: {}", io_message(&e))))?;
+        repair_swap(target).map_err(|e| {
+            fail(format!(
+                "cannot repair an interrupted swap: {}",
+                io_message(&e)
+            ))
+        })?;
         let prefix = format!(".{}.tmp-", name.to_string_lossy());
         remove_abandoned(&parent, &prefix);
         let tmp = parent.join(format!("{prefix}{}", std::process::id()));
@@ -86,8 +92,11 @@ impl StagedDir {
             ) {
                 Ok(()) => {}
                 Err(_) => {
-                    // No RENAME_EXCHANGE here: move the old one aside first.
-                    let old = self.tmp.with_extension("old");
+                    // No RENAME_EXCHANGE here: move the old one aside under a
+                    // name of its own first. A crash between the two renames
+                    // leaves only the old copy, which the next run puts back
+                    // (see `repair_swap`).
+                    let old = old_copy_name(&self.target);
                     fs::rename(&self.target, &old)?;
                     fs::rename(&self.tmp, &self.target)?;
                     fs::rename(&old, &self.tmp)?;
@@ -108,6 +117,55 @@ impl Drop for StagedDir {
             let _ = fs::remove_dir_all(&self.tmp);
         }
     }
+}
+
+/// Where [`StagedDir::commit`] parks the old output while it swaps without
+/// `RENAME_EXCHANGE`: hidden, unique per process and moment.
+fn old_copy_name(target: &Path) -> PathBuf {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    target.with_file_name(format!(".{name}.old-{}-{nanos}", std::process::id()))
+}
+
+/// Finishes or undoes a swap a crash interrupted: with no `target` but a
+/// parked old copy, the old copy goes back (the new output was never
+/// published); with `target` in place, parked copies are leftovers.
+fn repair_swap(target: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{}.old-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let mut parked: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    // The newest parked copy is the one a crash stranded.
+    parked.sort_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok());
+    if !target.exists()
+        && let Some(newest) = parked.pop()
+    {
+        tracing::warn!(
+            "restoring `{}` from `{}`, left by an interrupted run",
+            target.display(),
+            newest.display()
+        );
+        fs::rename(&newest, target)?;
+    }
+    for leftover in parked {
+        fs::remove_dir_all(&leftover)?;
+    }
+    Ok(())
 }
 
 /// Removes staging directories left by runs that were killed (their process

@@ -9,6 +9,8 @@ pub mod clean;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod csv_records;
+pub mod dedup;
 pub mod engine;
 pub mod error;
 pub mod features;
@@ -19,6 +21,8 @@ pub mod layout;
 pub mod logging;
 pub mod manifest;
 pub mod model;
+pub mod record;
+pub mod reject;
 pub mod stream;
 pub mod writer;
 

@@ -47,7 +47,8 @@ impl Default for SinkOptions {
 }
 
 impl SinkOptions {
-    fn properties(&self) -> Result<WriterProperties> {
+    /// The writer settings every adlens Parquet file is written with.
+    pub fn properties(&self) -> Result<WriterProperties> {
         let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_max_row_group_row_count(Some(self.row_group_rows))

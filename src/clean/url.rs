@@ -141,7 +141,12 @@ pub fn is_tracking_param(name: &str) -> bool {
     TRACKING_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
         || TRACKING_PREFIXES
             .iter()
-            .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+            // By bytes: `name` may start with a multi-byte character.
+            .any(|p| {
+                name.as_bytes()
+                    .get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+            })
 }
 
 /// Drops tracking parameters from the query, and from a fragment that

@@ -119,10 +119,12 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         .save(&tmp)
         .with_context(|| format!("writing model `{}`", tmp.display()))?;
     fs::rename(&tmp, args.models.join(&version))?;
-    model::set_latest(&args.models, &version)?;
+    // LATEST moves last: if publishing the outputs fails, LATEST still names
+    // the model the outputs in place came from, and `--if-changed` retries.
     for dir in staged {
         dir.commit().context("moving assignments into place")?;
     }
+    model::set_latest(&args.models, &version)?;
     if let Some(keep) = args.keep {
         prune(&args.models, keep, &version)?;
     }

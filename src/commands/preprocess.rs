@@ -3,9 +3,10 @@
 //!
 //! One pass: a reader thread parses the CSV into Arrow batches, DataFusion
 //! runs `cleaned_campaigns` over them in N partitions, and each partition
-//! routes its kept and rejected rows to its own Parquet files. A second, cheap
-//! pass over the written ids removes duplicate ids (newest wins). Everything
-//! lands in a staging directory that replaces the output only on success.
+//! routes its kept and rejected rows to its own Parquet files. A second pass
+//! over the written ids removes duplicate ids (newest wins) within the memory
+//! limit ([`crate::dedup`]). Everything lands in a staging directory that
+//! replaces the output only on success.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,17 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::compute::{cast, filter_record_batch, is_null, not};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlanProperties;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use crate::cli::PreprocessArgs;
+use crate::dedup;
 use crate::engine::{self, EngineConfig};
-use crate::error::Error;
+use crate::error;
 use crate::ingest::{self, InputFile};
 use crate::layout::{self, StagedDir};
 use crate::manifest::{self, Counts, InputEntry, Manifest};
@@ -32,8 +33,9 @@ use crate::writer::{ParquetSink, SinkOptions};
 /// Columns of the view that describe a rejection, not a campaign.
 const REJECT_ONLY: [&str; 2] = ["reject_reason", "raw_text"];
 /// Columns of the rejects table, in order.
-const REJECT_COLUMNS: [&str; 6] = [
+const REJECT_COLUMNS: [&str; 7] = [
     "source_file",
+    "source_input",
     "source_line",
     "reject_reason",
     "raw_text",
@@ -47,16 +49,10 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     for input in &args.input {
         inputs.push(InputFile::resolve(input).await?);
     }
-    let memory_limit = engine::parse_byte_size(&args.memory_limit).ok_or_else(|| {
-        Error::Usage(format!(
-            "--memory-limit: cannot read `{}` as a size",
-            args.memory_limit
-        ))
-    })?;
     let config = EngineConfig {
         partitions: args.partitions.unwrap_or_else(engine::default_partitions),
         batch_size: args.batch_size,
-        memory_limit: Some(memory_limit),
+        memory_limit: Some(args.memory_limit),
     };
     let sink = SinkOptions {
         row_group_rows: args.row_group_rows,
@@ -102,16 +98,36 @@ async fn preprocess(
     progress: bool,
 ) -> anyhow::Result<Manifest> {
     let clean_started = Instant::now();
-    let cleaned = clean_and_write(inputs, out, config, sink, progress).await?;
+    let limit = config.memory_limit.unwrap_or(usize::MAX);
+    let cleaned = clean_and_write(inputs, out, config, sink, progress)
+        .await
+        .map_err(|e| error::explain_memory(e, "cleaning the records", limit))?;
     let clean_ms = clean_started.elapsed().as_millis() as u64;
 
     let dedup_started = Instant::now();
-    let duplicates = drop_duplicates(out, &cleaned.campaign_schema, config, sink)
-        .await
-        .context("dropping duplicate ids")?;
+    let dedup = {
+        let campaigns = out.join(layout::CAMPAIGNS);
+        let budget = config.memory_limit.unwrap_or(usize::MAX);
+        let sink = sink.clone();
+        tokio::task::spawn_blocking(move || {
+            if !campaigns.exists() {
+                return Ok(dedup::DedupStats::default());
+            }
+            dedup::drop_duplicates(&campaigns, budget, &sink)
+        })
+        .await?
+        .context("dropping duplicate ids")?
+    };
     let mut counts = cleaned.counts;
-    counts.duplicates_dropped = duplicates;
-    counts.rows_out = counts.records_in - counts.rejected - duplicates;
+    if dedup.rows + dedup.dropped != counts.rows_out {
+        bail!(
+            "the duplicate pass read {} rows where the cleaning pass wrote {}",
+            dedup.rows + dedup.dropped,
+            counts.rows_out
+        );
+    }
+    counts.duplicates_dropped = dedup.dropped;
+    counts.rows_out = dedup.rows;
     if !counts.balanced() {
         bail!("record counts do not add up: {counts:?}");
     }
@@ -147,6 +163,8 @@ async fn preprocess(
             ("partitions".into(), config.partitions.into()),
             ("batch_size".into(), config.batch_size.into()),
             ("row_group_rows".into(), sink.row_group_rows.into()),
+            ("dedup_passes".into(), dedup.passes.into()),
+            ("dedup_files_rewritten".into(), dedup.files_rewritten.into()),
         ]),
     })
 }
@@ -154,7 +172,6 @@ async fn preprocess(
 /// What the cleaning pass produced.
 struct Cleaned {
     counts: Counts,
-    campaign_schema: SchemaRef,
 }
 
 async fn clean_and_write(
@@ -241,10 +258,7 @@ async fn clean_and_write(
         return Err(e.context("cleaning and writing"));
     }
     counts.records_in = ingested.records;
-    Ok(Cleaned {
-        counts,
-        campaign_schema,
-    })
+    Ok(Cleaned { counts })
 }
 
 struct PartitionTargets {
@@ -325,100 +339,6 @@ fn project_ordered(schema: &Schema, names: &[&str]) -> anyhow::Result<SchemaRef>
         .map(|name| Ok(Arc::new(schema.field_with_name(name)?.clone())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Arc::new(Schema::new(fields)))
-}
-
-/// Finds the losing duplicates among the written campaigns and rewrites the
-/// months that hold any; returns how many rows were dropped.
-async fn drop_duplicates(
-    out: &Path,
-    campaign_schema: &SchemaRef,
-    config: &EngineConfig,
-    sink: &SinkOptions,
-) -> anyhow::Result<u64> {
-    let campaigns = out.join(layout::CAMPAIGNS);
-    if layout::find_tables(out)?
-        .iter()
-        .all(|t| t.name != layout::CAMPAIGNS)
-    {
-        return Ok(0);
-    }
-    let ctx = engine::session(config)?;
-    let partitioned = ParquetReadOptions::default()
-        .table_partition_cols(vec![(layout::PARTITION_COLUMN.to_string(), DataType::Utf8)]);
-    ctx.register_parquet(
-        layout::CAMPAIGNS,
-        campaigns.to_string_lossy().as_ref(),
-        partitioned,
-    )
-    .await?;
-    let losers = ctx.sql(engine::DUPLICATES_SQL).await?.collect().await?;
-    let dropped: usize = losers.iter().map(RecordBatch::num_rows).sum();
-    if dropped == 0 {
-        return Ok(0);
-    }
-    let mut months = std::collections::BTreeSet::new();
-    for batch in &losers {
-        let month = cast(batch.column(0), &DataType::Utf8)?;
-        months.extend(
-            month
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string),
-        );
-    }
-    let keys: Vec<RecordBatch> = losers
-        .iter()
-        .map(|b| b.project(&[1, 2]))
-        .collect::<Result<_, _>>()?;
-    ctx.register_table(
-        "duplicate_rows",
-        Arc::new(datafusion::datasource::MemTable::try_new(
-            keys[0].schema(),
-            vec![keys],
-        )?),
-    )?;
-    for month in months {
-        rewrite_month(&ctx, &campaigns, &month, campaign_schema, sink).await?;
-    }
-    Ok(dropped as u64)
-}
-
-async fn rewrite_month(
-    ctx: &SessionContext,
-    campaigns: &Path,
-    month: &str,
-    schema: &SchemaRef,
-    sink: &SinkOptions,
-) -> anyhow::Result<()> {
-    let dir = campaigns.join(format!("{}={month}", layout::PARTITION_COLUMN));
-    let rewritten = campaigns.join(format!(".rewrite-{month}"));
-    ctx.deregister_table("partition_rows")?;
-    ctx.register_parquet(
-        "partition_rows",
-        dir.to_string_lossy().as_ref(),
-        ParquetReadOptions::default(),
-    )
-    .await?;
-    let mut stream = ctx
-        .sql(engine::DROP_DUPLICATES_SQL)
-        .await?
-        .execute_stream()
-        .await?;
-    let mut out = ParquetSink::new(
-        &rewritten,
-        "part-dedup",
-        Arc::clone(schema),
-        &[],
-        sink.clone(),
-    )?;
-    while let Some(batch) = stream.next().await {
-        out.write(&batch?)?;
-    }
-    out.finish()?;
-    std::fs::remove_dir_all(&dir)?;
-    std::fs::rename(&rewritten, &dir)?;
-    Ok(())
 }
 
 /// The one-screen report printed at the end of a run.

@@ -11,10 +11,10 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::cli::ProduceArgs;
-use crate::engine::RAW_FIELDS;
 use crate::error::Error;
 use crate::ingest::{Counters, InputFile};
 use crate::kafka::{self, LogContext, Outgoing};
+use crate::record::{self, EXTRA_FIELDS, RAW_FIELDS};
 use crate::stream::decode::InputFormat;
 
 /// A keyed message ready to send.
@@ -88,14 +88,8 @@ fn read(
     let header = reader
         .headers()
         .map_err(|e| Error::input(&input.path, Some(1), e.to_string()))?;
-    if header.iter().collect::<Vec<_>>() != RAW_FIELDS {
-        return Err(Error::input(
-            &input.path,
-            Some(1),
-            format!("header is not `{}`", RAW_FIELDS.join(",")),
-        )
-        .into());
-    }
+    record::check_header(&header.iter().collect::<Vec<_>>())
+        .map_err(|message| Error::input(&input.path, Some(1), message))?;
     let mut batch = Vec::with_capacity(chunk);
     let mut record = csv::StringRecord::new();
     let mut count = 0;
@@ -133,7 +127,7 @@ fn encode(record: &csv::StringRecord, format: InputFormat) -> anyhow::Result<Key
             }
             if record.len() > RAW_FIELDS.len() {
                 let extra: Vec<&str> = record.iter().skip(RAW_FIELDS.len()).collect();
-                object.insert("extra_fields".into(), extra.into());
+                object.insert(EXTRA_FIELDS.into(), extra.into());
             }
             serde_json::to_vec(&object)?
         }

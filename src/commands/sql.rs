@@ -10,6 +10,7 @@ use anyhow::Context;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::cli::{Format, SqlArgs};
@@ -19,6 +20,7 @@ use crate::layout;
 
 pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
     let ctx = open_data(&args.data).await?;
+    let guard = WriteGuard::new(&ctx, &args.data, args.allow_writes);
     let mut scripts: Vec<String> = args.commands.clone();
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -31,10 +33,10 @@ pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
         scripts.push(text);
     }
     if scripts.is_empty() {
-        return interactive(&ctx, args.format).await;
+        return interactive(&ctx, args.format, &guard).await;
     }
     for sql in scripts {
-        execute(&ctx, &sql, args.format).await?;
+        execute(&ctx, &sql, args.format, &guard).await?;
     }
     Ok(())
 }
@@ -69,9 +71,93 @@ pub async fn open_data(data: &Path) -> anyhow::Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Runs every statement of `sql` and prints each result.
-pub async fn execute(ctx: &SessionContext, sql: &str, format: Format) -> anyhow::Result<()> {
-    let frames = engine::run_statements(ctx, sql)
+/// What exploration may not change without `--allow-writes`: the tables of
+/// the data directory (INSERT, DELETE, UPDATE, DROP) and any path inside it
+/// (`COPY ... TO`). Writing elsewhere and session-only tables stay allowed,
+/// as in datafusion-cli.
+#[derive(Debug)]
+pub struct WriteGuard {
+    managed: Vec<String>,
+    data: Option<std::path::PathBuf>,
+    allow: bool,
+}
+
+impl WriteGuard {
+    pub fn new(ctx: &SessionContext, data: &Path, allow: bool) -> Self {
+        let managed = ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        Self {
+            managed,
+            data: std::fs::canonicalize(data).ok(),
+            allow,
+        }
+    }
+
+    /// An error naming what the plan would change, if it is refused.
+    fn check(&self, plan: &LogicalPlan) -> datafusion::error::Result<()> {
+        if self.allow {
+            return Ok(());
+        }
+        let refuse = |what: String| {
+            Err(datafusion::error::DataFusionError::Plan(format!(
+                "{what} would change the managed outputs; `adlens sql` is read-only \
+                 over the data directory unless `--allow-writes` is given"
+            )))
+        };
+        match plan {
+            LogicalPlan::Dml(dml) if self.is_managed(dml.table_name.table()) => {
+                refuse(format!("{} on table `{}`", dml.op, dml.table_name))
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop))
+                if self.is_managed(drop.name.table()) =>
+            {
+                refuse(format!("DROP TABLE `{}`", drop.name))
+            }
+            LogicalPlan::Copy(copy) if self.inside_data(&copy.output_url) => {
+                refuse(format!("COPY TO `{}`", copy.output_url))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn is_managed(&self, table: &str) -> bool {
+        self.managed.iter().any(|t| t == table)
+    }
+
+    /// True when `url` is a local path inside the data directory (checked on
+    /// the deepest existing ancestor, so `..` and symlinks cannot sneak in).
+    fn inside_data(&self, url: &str) -> bool {
+        let Some(data) = &self.data else {
+            return false;
+        };
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.contains("://") {
+            return false;
+        }
+        let mut probe = std::path::absolute(path).unwrap_or_else(|_| Path::new(path).to_path_buf());
+        loop {
+            if let Ok(real) = std::fs::canonicalize(&probe) {
+                return real.starts_with(data);
+            }
+            if !probe.pop() {
+                return false;
+            }
+        }
+    }
+}
+
+/// Runs every statement of `sql` and prints each result; stops at the first
+/// statement `guard` refuses.
+pub async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    format: Format,
+    guard: &WriteGuard,
+) -> anyhow::Result<()> {
+    let frames = engine::run_checked_statements(ctx, sql, |plan| guard.check(plan))
         .await
         .map_err(|e| Error::Query(e.to_string()))?;
     for frame in frames {
@@ -187,7 +273,11 @@ fn stringify_nested(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
 }
 
 /// A prompt with history in `~/.adlens_history`; statements end with `;`.
-async fn interactive(ctx: &SessionContext, format: Format) -> anyhow::Result<()> {
+async fn interactive(
+    ctx: &SessionContext,
+    format: Format,
+    guard: &WriteGuard,
+) -> anyhow::Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".adlens_history"));
     if let Some(path) = &history {
@@ -220,7 +310,7 @@ async fn interactive(ctx: &SessionContext, format: Format) -> anyhow::Result<()>
         }
         if pending.trim_end().ends_with(';') {
             let _ = editor.add_history_entry(pending.trim());
-            if let Err(e) = execute(ctx, &pending, format).await {
+            if let Err(e) = execute(ctx, &pending, format, guard).await {
                 eprintln!("error: {e:#}");
             }
             pending.clear();

@@ -24,10 +24,11 @@ use crate::engine;
 use crate::error::Error;
 use crate::kafka::{self, LogContext, Outgoing, StreamContext};
 use crate::model::Model;
+use crate::reject::RejectReason;
 use crate::stream::decode::{self, Envelope};
 use crate::stream::tables::{Refusal, StreamTables};
 use crate::stream::watch::ModelWatch;
-use crate::stream::{self, Cleaner, DeadLetter, ResultRecord, Scored};
+use crate::stream::{self, Cleaner, DeadLetter, Refused, ResultRecord, Scored};
 
 pub async fn run(args: &StreamArgs, progress: bool) -> anyhow::Result<()> {
     let model = Model::load_latest(&args.models)
@@ -187,7 +188,7 @@ impl<'a> Stream<'a> {
             if !messages.is_empty() {
                 self.last_record = Some(Instant::now());
                 self.totals.first_record.get_or_insert_with(Instant::now);
-                self.process(&messages).await?;
+                self.process(&messages, stop).await?;
                 self.totals.last_done = Some(Instant::now());
             }
             if self.last_checkpoint.elapsed() >= Duration::from_millis(self.args.checkpoint_ms) {
@@ -224,16 +225,32 @@ impl<'a> Stream<'a> {
     /// Waits for up to `limit` messages or `--max-batch-ms`, whichever is first.
     async fn collect(&self, limit: usize, stop: &AtomicBool) -> Vec<Envelope> {
         let mut batch = Vec::new();
+        let mut bytes = 0usize;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.args.max_batch_ms);
-        while batch.len() < limit && !stop.load(Ordering::Relaxed) {
+        while batch.len() < limit
+            && bytes < self.args.max_batch_bytes
+            && !stop.load(Ordering::Relaxed)
+        {
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_) => break,
-                Ok(Ok(m)) => batch.push(Envelope {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: kafka::payload(&m).to_vec(),
-                }),
+                Ok(Ok(m)) => {
+                    // A message over --max-message-bytes is only dead-lettered:
+                    // keep no more of it than a dead letter shows.
+                    let payload = kafka::payload(&m);
+                    let keep = if payload.len() > self.args.max_message_bytes {
+                        &payload[..payload.len().min(self.args.dead_letter_payload_bytes)]
+                    } else {
+                        payload
+                    };
+                    bytes += keep.len();
+                    batch.push(Envelope {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: keep.to_vec(),
+                        size: payload.len(),
+                    });
+                }
                 Ok(Err(e)) => {
                     // Broker gone or partition moved: librdkafka recovers by
                     // itself; hand over what we have and try again.
@@ -248,7 +265,7 @@ impl<'a> Stream<'a> {
 
     /// Cleans, scores and produces one micro-batch, then stages its rows in
     /// the Parquet tables and its offsets for the next commit.
-    async fn process(&mut self, messages: &[Envelope]) -> anyhow::Result<()> {
+    async fn process(&mut self, messages: &[Envelope], stop: &AtomicBool) -> anyhow::Result<()> {
         let started = Instant::now();
         let decoded = decode::decode(
             self.args.format,
@@ -256,14 +273,10 @@ impl<'a> Stream<'a> {
             messages,
             self.args.max_message_bytes,
         );
-        let cleaned = self
-            .cleaner
-            .clean(decoded.raw)
-            .await
-            .context("cleaning a micro-batch")?;
-        let model = Arc::clone(&self.model);
-        let (scored, refused) =
-            tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await??;
+        let (scored, refused) = match self.clean_and_score(decoded.raw.clone()).await {
+            Ok(done) => done,
+            Err(e) => self.one_by_one(&decoded.raw, &e).await?,
+        };
         let now = chrono::Utc::now();
         let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let results = self.results(&scored, &now_text)?;
@@ -278,11 +291,11 @@ impl<'a> Stream<'a> {
             .collect();
         refusals.extend(refused.iter().map(|r| Refusal {
             message: &messages[r.index],
-            reason: &r.reason,
-            detail: "refused by sql/preprocess.sql",
+            reason: r.reason,
+            detail: &r.detail,
         }));
         let dead = self.dead_letters(&refusals, &now_text)?;
-        self.produce(&results, &refusals, &dead).await?;
+        self.produce(&results, &refusals, &dead, stop).await?;
 
         let micros = now.timestamp_micros();
         let tables = self.tables.as_mut().expect("open while running");
@@ -306,6 +319,50 @@ impl<'a> Stream<'a> {
             .latencies_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
         Ok(())
+    }
+
+    /// Cleans and scores decoded records.
+    async fn clean_and_score(
+        &self,
+        raw: arrow::array::RecordBatch,
+    ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
+        let cleaned = self.cleaner.clean(raw).await.context("cleaning")?;
+        let model = Arc::clone(&self.model);
+        tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
+    }
+
+    /// After a micro-batch failed as a whole: each record on its own, so the
+    /// ones that fail are dead-lettered (`rule_failed`) and the stream goes on
+    /// instead of dying and replaying the same batch forever.
+    async fn one_by_one(
+        &self,
+        raw: &arrow::array::RecordBatch,
+        failure: &anyhow::Error,
+    ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
+        tracing::warn!(
+            "a micro-batch failed ({failure:#}); retrying its {} records one by one",
+            raw.num_rows()
+        );
+        let lines = raw
+            .column_by_name("source_line")
+            .context("no `source_line`")?
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .clone();
+        let (mut scored, mut refused) = (Vec::new(), Vec::new());
+        for row in 0..raw.num_rows() {
+            match self.clean_and_score(raw.slice(row, 1)).await {
+                Ok((s, r)) => {
+                    scored.extend(s);
+                    refused.extend(r);
+                }
+                Err(e) => refused.push(Refused {
+                    index: lines.value(row) as usize,
+                    reason: RejectReason::RuleFailed,
+                    detail: format!("{e:#}"),
+                }),
+            }
+        }
+        Ok((scored, refused))
     }
 
     /// `(key, JSON, cluster)` of each scored record.
@@ -343,7 +400,9 @@ impl<'a> Stream<'a> {
         refusals
             .iter()
             .map(|r| {
-                let payload = String::from_utf8_lossy(&r.message.payload);
+                let limit = self.args.dead_letter_payload_bytes;
+                let bytes = &r.message.payload;
+                let payload = String::from_utf8_lossy(&bytes[..bytes.len().min(limit)]);
                 Ok(serde_json::to_vec(&DeadLetter {
                     reason: r.reason,
                     detail: r.detail,
@@ -351,6 +410,8 @@ impl<'a> Stream<'a> {
                     partition: r.message.partition,
                     offset: r.message.offset,
                     payload: &payload,
+                    payload_truncated: r.message.size > limit,
+                    payload_bytes: r.message.size,
                     processed_at: now,
                 })?)
             })
@@ -358,8 +419,32 @@ impl<'a> Stream<'a> {
     }
 
     /// Produces results (and copies to per-cluster topics) and dead letters,
-    /// returning once the broker acknowledged every one.
+    /// returning once the broker acknowledged every one. A failed delivery is
+    /// logged and the whole set produced again after a growing pause (some
+    /// results may then arrive twice, as at-least-once allows), until it
+    /// succeeds or the process is asked to stop.
     async fn produce(
+        &self,
+        results: &[Produced],
+        refusals: &[Refusal<'_>],
+        dead: &[Vec<u8>],
+        stop: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.produce_once(results, refusals, dead).await {
+                Ok(()) => return Ok(()),
+                Err(e) if !stop.load(Ordering::SeqCst) => {
+                    tracing::warn!("{e:#}; producing again in {} ms", pause.as_millis());
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn produce_once(
         &self,
         results: &[Produced],
         refusals: &[Refusal<'_>],

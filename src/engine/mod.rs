@@ -1,58 +1,24 @@
 //! The DataFusion session every command shares: configuration, the adlens
-//! UDFs, the embedded SQL of `sql/`, and the schema of raw records that the
-//! cleaning SQL reads (`raw_campaigns`), whether they come from a CSV dump or
-//! a Kafka micro-batch.
+//! UDFs and the embedded SQL of `sql/`. The records the cleaning SQL reads
+//! (`raw_campaigns`) are defined in [`crate::record`].
 
 pub mod udfs;
 
-use std::sync::Arc;
-
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use sha2::{Digest, Sha256};
 
 /// The cleaning rules: defines the `cleaned_campaigns` view over `raw_campaigns`.
 pub const PREPROCESS_SQL: &str = include_str!("../../sql/preprocess.sql");
-/// Finds the records that lose to a newer record with the same id.
-pub const DUPLICATES_SQL: &str = include_str!("../../sql/duplicates.sql");
-/// Rewrites one partition without the losing duplicates.
-pub const DROP_DUPLICATES_SQL: &str = include_str!("../../sql/drop_duplicates.sql");
 
 /// Name of the table the cleaning SQL reads.
 pub const RAW_TABLE: &str = "raw_campaigns";
 /// Name of the view the cleaning SQL defines.
 pub const CLEANED_VIEW: &str = "cleaned_campaigns";
-
-/// The six text fields of a raw record, in the CSV header's order.
-pub const RAW_FIELDS: [&str; 6] = [
-    "creation_time",
-    "id",
-    "url",
-    "title",
-    "keywords",
-    "description",
-];
-
-/// Schema of `raw_campaigns`: lineage, the field count as read, the whole
-/// record for ragged rows (whose fields cannot be trusted), and the six fields.
-pub fn raw_schema() -> SchemaRef {
-    let mut fields = vec![
-        Field::new("source_file", DataType::Utf8, false),
-        Field::new("source_line", DataType::Int64, false),
-        Field::new("field_count", DataType::Int32, false),
-        Field::new("raw_record", DataType::Utf8, true),
-    ];
-    fields.extend(
-        RAW_FIELDS
-            .iter()
-            .map(|name| Field::new(*name, DataType::Utf8, true)),
-    );
-    Arc::new(Schema::new(fields))
-}
 
 /// How a session is sized.
 #[derive(Debug, Clone)]
@@ -100,22 +66,29 @@ pub fn session(config: &EngineConfig) -> Result<SessionContext> {
 /// Plans and runs every `;`-separated statement of `sql` in order, returning
 /// the DataFrame of each (DDL statements run as they are planned).
 pub async fn run_statements(ctx: &SessionContext, sql: &str) -> Result<Vec<DataFrame>> {
+    run_checked_statements(ctx, sql, |_| Ok(())).await
+}
+
+/// [`run_statements`], with `check` called on each statement's plan before
+/// it runs (an error stops the script there).
+pub async fn run_checked_statements(
+    ctx: &SessionContext,
+    sql: &str,
+    check: impl Fn(&LogicalPlan) -> Result<()>,
+) -> Result<Vec<DataFrame>> {
     let mut frames = Vec::new();
     for statement in DFParser::parse_sql(sql)? {
         let plan = ctx.state().statement_to_plan(statement).await?;
+        check(&plan)?;
         frames.push(ctx.execute_logical_plan(plan).await?);
     }
     Ok(frames)
 }
 
-/// SHA-256 of all the SQL that shapes the output, so a manifest tells which
+/// SHA-256 of the SQL that shapes the output, so a manifest tells which
 /// rules made a data set.
 pub fn sql_hash() -> String {
-    let mut hasher = Sha256::new();
-    for sql in [PREPROCESS_SQL, DUPLICATES_SQL, DROP_DUPLICATES_SQL] {
-        hasher.update(sql.as_bytes());
-    }
-    format!("{:x}", hasher.finalize())
+    format!("{:x}", Sha256::digest(PREPROCESS_SQL.as_bytes()))
 }
 
 /// Parses a byte size such as `512MiB`, `2GiB`, `4G` or `1000000`.

@@ -595,7 +595,7 @@ pub fn write_dump(
     mut tick: impl FnMut(u64),
 ) -> std::io::Result<u64> {
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
-    csv.write_record(crate::engine::RAW_FIELDS)?;
+    csv.write_record(crate::record::RAW_FIELDS)?;
     let mut truth = truth.map(|t| csv::WriterBuilder::new().from_writer(t));
     if let Some(t) = truth.as_mut() {
         t.write_record(["id", "topic"])?;

@@ -4,12 +4,11 @@
 //! missing, too large) are rejected here with a reason; everything else is
 //! judged by the cleaning SQL, exactly as `preprocess` judges a CSV line.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
 
-use crate::engine::{RAW_FIELDS, raw_schema};
+use crate::record::{EXTRA_FIELDS, RAW_FIELDS, RawBatchBuilder};
+use crate::reject::RejectReason;
 
 /// How record payloads are encoded on the input topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,14 +25,17 @@ pub struct Envelope {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
+    /// The payload, or its head when the message was over the size limit.
     pub payload: Vec<u8>,
+    /// Size of the whole payload in bytes.
+    pub size: usize,
 }
 
 /// A message rejected before cleaning, by its index in the micro-batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
     pub index: usize,
-    pub reason: &'static str,
+    pub reason: RejectReason,
     pub detail: String,
 }
 
@@ -46,51 +48,6 @@ pub struct Decoded {
     pub rejected: Vec<Rejected>,
 }
 
-struct RawBuilder {
-    source_file: StringBuilder,
-    source_line: Int64Builder,
-    field_count: Int32Builder,
-    raw_record: StringBuilder,
-    fields: Vec<StringBuilder>,
-}
-
-impl RawBuilder {
-    fn new() -> Self {
-        Self {
-            source_file: StringBuilder::new(),
-            source_line: Int64Builder::new(),
-            field_count: Int32Builder::new(),
-            raw_record: StringBuilder::new(),
-            fields: RAW_FIELDS.iter().map(|_| StringBuilder::new()).collect(),
-        }
-    }
-
-    fn push(&mut self, topic: &str, index: usize, raw: Option<&str>, fields: &[Option<String>]) {
-        self.source_file.append_value(topic);
-        self.source_line.append_value(index as i64);
-        self.field_count.append_value(fields.len() as i32);
-        self.raw_record.append_option(raw);
-        for (i, builder) in self.fields.iter_mut().enumerate() {
-            builder.append_option(fields.get(i).and_then(|f| f.as_deref()));
-        }
-    }
-
-    fn finish(mut self) -> RecordBatch {
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.source_line.finish()),
-            Arc::new(self.field_count.finish()),
-            Arc::new(self.raw_record.finish()),
-        ];
-        columns.extend(
-            self.fields
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
-        );
-        RecordBatch::try_new(raw_schema(), columns).expect("columns match raw_schema")
-    }
-}
-
 /// Decodes a micro-batch read from `topic`.
 pub fn decode(
     format: InputFormat,
@@ -98,16 +55,16 @@ pub fn decode(
     messages: &[Envelope],
     max_bytes: usize,
 ) -> Decoded {
-    let mut builder = RawBuilder::new();
+    let mut builder = RawBatchBuilder::with_capacity(messages.len());
     let mut rejected = Vec::new();
     for (index, message) in messages.iter().enumerate() {
         let payload = &message.payload;
-        let result = if payload.len() > max_bytes {
+        let result = if message.size > max_bytes {
             Err((
-                "too_large",
+                RejectReason::TooLarge,
                 format!(
                     "{} bytes, more than --max-message-bytes {max_bytes}",
-                    payload.len()
+                    message.size
                 ),
             ))
         } else {
@@ -117,7 +74,12 @@ pub fn decode(
             }
         };
         match result {
-            Ok((raw, fields)) => builder.push(topic, index, raw.as_deref(), &fields),
+            // One "input" per micro-batch: the index alone is unique.
+            Ok((raw, fields)) => builder.push_fields(
+                (topic, 0, index as u64),
+                fields.iter().map(|f| f.as_deref()),
+                raw.as_deref(),
+            ),
             Err((reason, detail)) => rejected.push(Rejected {
                 index,
                 reason,
@@ -132,7 +94,7 @@ pub fn decode(
 }
 
 /// Why a message cannot become a row: a reason code and a detail.
-type Unreadable = (&'static str, String);
+type Unreadable = (RejectReason, String);
 type FieldsResult = Result<Vec<Option<String>>, Unreadable>;
 
 /// The six fields of a JSON object. Numbers and booleans are taken as their
@@ -143,11 +105,11 @@ fn json_fields(payload: &[u8]) -> FieldsResult {
         Ok(Value::Object(object)) => object,
         Ok(other) => {
             return Err((
-                "bad_json",
+                RejectReason::BadJson,
                 format!("expected a JSON object, got {}", kind(&other)),
             ));
         }
-        Err(e) => return Err(("bad_json", e.to_string())),
+        Err(e) => return Err((RejectReason::BadJson, e.to_string())),
     };
     let missing: Vec<String> = RAW_FIELDS
         .iter()
@@ -155,7 +117,10 @@ fn json_fields(payload: &[u8]) -> FieldsResult {
         .map(|f| format!("`{f}`"))
         .collect();
     if !missing.is_empty() {
-        return Err(("missing_fields", format!("no {}", missing.join(", "))));
+        return Err((
+            RejectReason::MissingFields,
+            format!("no {}", missing.join(", ")),
+        ));
     }
     let mut fields: Vec<Option<String>> = RAW_FIELDS
         .iter()
@@ -175,7 +140,7 @@ fn json_fields(payload: &[u8]) -> FieldsResult {
     // `adlens produce` keeps the values past the sixth of a ragged CSV row
     // here, so the cleaning rules reject the record as `ragged_row`, as
     // `preprocess` does.
-    if let Some(Value::Array(extra)) = object.get("extra_fields") {
+    if let Some(Value::Array(extra)) = object.get(EXTRA_FIELDS) {
         fields.extend(extra.iter().map(|v| Some(v.to_string())));
     }
     Ok(fields)
@@ -195,8 +160,8 @@ fn kind(v: &Value) -> &'static str {
 /// One CSV record; a ragged one (not six fields) still becomes a row, which
 /// the cleaning SQL rejects as `ragged_row` just as it does for the dump.
 fn csv_fields(payload: &[u8]) -> Result<(Option<String>, Vec<Option<String>>), Unreadable> {
-    let text =
-        std::str::from_utf8(payload).map_err(|e| ("bad_encoding", format!("not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(payload)
+        .map_err(|e| (RejectReason::BadEncoding, format!("not UTF-8: {e}")))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -204,11 +169,14 @@ fn csv_fields(payload: &[u8]) -> Result<(Option<String>, Vec<Option<String>>), U
     let mut records = reader.records();
     let record = match records.next() {
         Some(Ok(record)) => record,
-        Some(Err(e)) => return Err(("bad_csv", e.to_string())),
-        None => return Err(("bad_csv", "empty message".into())),
+        Some(Err(e)) => return Err((RejectReason::BadCsv, e.to_string())),
+        None => return Err((RejectReason::BadCsv, "empty message".into())),
     };
     if records.next().is_some() {
-        return Err(("bad_csv", "more than one record in a message".into()));
+        return Err((
+            RejectReason::BadCsv,
+            "more than one record in a message".into(),
+        ));
     }
     let fields = record.iter().map(|f| Some(f.to_string())).collect();
     Ok((Some(text.to_string()), fields))
@@ -225,6 +193,7 @@ mod tests {
             offset: 0,
             key: None,
             payload: payload.as_bytes().to_vec(),
+            size: payload.len(),
         }
     }
 
@@ -249,7 +218,7 @@ mod tests {
             .unwrap()
             .as_string::<i32>();
         assert_eq!(keywords.value(0), "a,b");
-        let reasons: Vec<(usize, &str)> = decoded
+        let reasons: Vec<(usize, RejectReason)> = decoded
             .rejected
             .iter()
             .map(|r| (r.index, r.reason))
@@ -257,10 +226,10 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                (1, "bad_json"),
-                (2, "missing_fields"),
-                (3, "bad_json"),
-                (4, "too_large")
+                (1, RejectReason::BadJson),
+                (2, RejectReason::MissingFields),
+                (3, RejectReason::BadJson),
+                (4, RejectReason::TooLarge)
             ]
         );
         assert!(

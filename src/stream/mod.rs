@@ -8,6 +8,7 @@ pub mod decode;
 pub mod tables;
 pub mod watch;
 
+use crate::reject::RejectReason;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -83,7 +84,8 @@ pub struct Scored {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
     pub index: usize,
-    pub reason: String,
+    pub reason: RejectReason,
+    pub detail: String,
 }
 
 /// Splits cleaned batches into scored rows and refused ones. Outliers are
@@ -105,7 +107,11 @@ pub fn score(
             if reasons.is_valid(i) {
                 refused.push(Refused {
                     index: lines.value(i) as usize,
-                    reason: reasons.value(i).to_string(),
+                    // The SQL names only reasons of the vocabulary (a unit
+                    // test checks); anything else would be a rule failing.
+                    reason: RejectReason::parse(reasons.value(i))
+                        .unwrap_or(RejectReason::RuleFailed),
+                    detail: "refused by sql/preprocess.sql".into(),
                 });
             }
         }
@@ -177,13 +183,18 @@ pub struct ResultRecord<'a> {
 /// What goes to the dead-letter topic: why, where from, and the payload as sent.
 #[derive(Debug, Serialize)]
 pub struct DeadLetter<'a> {
-    pub reason: &'a str,
+    pub reason: RejectReason,
     pub detail: &'a str,
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
-    /// The original payload (lossy UTF-8: invalid bytes become U+FFFD).
+    /// The original payload (lossy UTF-8: invalid bytes become U+FFFD), cut
+    /// to `--dead-letter-payload-bytes`.
     pub payload: &'a str,
+    /// True when `payload` was cut.
+    pub payload_truncated: bool,
+    /// Size of the original payload in bytes.
+    pub payload_bytes: usize,
     pub processed_at: &'a str,
 }
 

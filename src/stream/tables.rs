@@ -11,6 +11,7 @@
 //! Files are closed (and so become visible) at each checkpoint, just before
 //! the Kafka offsets are committed: a crash loses no committed record.
 
+use crate::reject::RejectReason;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ struct WindowCount {
 #[derive(Debug)]
 pub struct Refusal<'a> {
     pub message: &'a Envelope,
-    pub reason: &'a str,
+    pub reason: RejectReason,
     pub detail: &'a str,
 }
 
@@ -239,7 +240,7 @@ impl StreamTables {
             (
                 "reason",
                 Arc::new(StringArray::from_iter_values(
-                    refused.iter().map(|r| r.reason),
+                    refused.iter().map(|r| r.reason.as_str()),
                 )),
             ),
             (

@@ -56,16 +56,6 @@ fn file_that_is_not_csv() {
 }
 
 #[test]
-fn invalid_utf8_names_the_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("latin1.csv");
-    let mut bytes = std::fs::read(fixture("dirty.csv")).unwrap();
-    bytes.extend_from_slice(b"2023-03-01 10:00:00,77,https://a.example.com/,Caf\xe9,,d\n");
-    std::fs::write(&path, bytes).unwrap();
-    preprocess_fails(&path, &["latin1.csv` line 14: invalid UTF-8"]);
-}
-
-#[test]
 fn empty_file() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("empty.csv");

@@ -170,19 +170,22 @@ fn a_failed_run_leaves_the_previous_output_intact() {
     preprocess(&fixture("dirty.csv"), &out);
     let before = std::fs::read_to_string(out.join("_manifest.json")).unwrap();
 
-    // Valid for thousands of lines, then invalid UTF-8: fails mid-way.
-    let mut bad = std::fs::read(generate(tmp.path(), 3000, 5, 0.0)).unwrap();
-    bad.extend_from_slice(b"2023-05-01 00:00:00,42,https://x.example.com/,bad \xff byte,,d\n");
+    // A good input of thousands of lines, then one with a wrong header:
+    // fails mid-way.
+    let good = generate(tmp.path(), 3000, 5, 0.0);
     let bad_path = tmp.path().join("bad.csv");
-    std::fs::write(&bad_path, bad).unwrap();
+    std::fs::write(&bad_path, "time,id\n2023-05-01,42\n").unwrap();
     adlens()
         .args(["--quiet", "preprocess", "--input"])
+        .arg(&good)
         .arg(&bad_path)
         .arg("--output")
         .arg(&out)
         .assert()
         .code(1)
-        .stderr(predicates::str::contains("invalid UTF-8"));
+        .stderr(predicates::str::contains(
+            "bad.csv` line 1: header does not match",
+        ));
 
     assert_eq!(
         std::fs::read_to_string(out.join("_manifest.json")).unwrap(),

@@ -1,5 +1,6 @@
 //! `adlens sql`: every example query runs, the output formats, and errors.
 
+use predicates::prelude::*;
 use predicates::str::contains;
 
 use crate::support::{adlens, fixture, generate, preprocess};
@@ -105,4 +106,77 @@ fn udfs_are_available_in_sql() {
         .assert()
         .success()
         .stdout("d\nviajes.com.br\n");
+}
+
+#[test]
+fn exploration_cannot_change_the_managed_outputs_by_accident() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("clean");
+    preprocess(&fixture("dirty.csv"), &out);
+    let files_before = parquet_files(&out);
+    let insert = "INSERT INTO campaigns SELECT * FROM campaigns";
+    for statement in [
+        insert.to_string(),
+        "DROP TABLE rejects".to_string(),
+        format!(
+            "COPY (SELECT 1 AS x) TO '{}/campaigns/extra.parquet'",
+            out.display()
+        ),
+        format!(
+            "COPY (SELECT 1 AS x) TO '{}/../clean/x.csv'",
+            out.join("rejects").display()
+        ),
+    ] {
+        adlens()
+            .args(["sql", "--data"])
+            .arg(&out)
+            .arg(format!("--command={statement}"))
+            .assert()
+            .code(1)
+            .stderr(contains("would change the managed outputs").and(contains("--allow-writes")));
+    }
+    assert_eq!(parquet_files(&out), files_before);
+
+    // Exporting elsewhere and session-only tables keep working.
+    let export = tmp.path().join("export.csv");
+    adlens()
+        .args(["sql", "--data"])
+        .arg(&out)
+        .arg(format!(
+            "--command=CREATE TABLE scratch AS SELECT 1 AS x; INSERT INTO scratch VALUES (2); \
+             COPY (SELECT campaign_id FROM campaigns ORDER BY 1) TO '{}'",
+            export.display()
+        ))
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap(),
+        "campaign_id\n1001\n1002\n1007\n1009\n"
+    );
+
+    // With --allow-writes the user gets what they asked for.
+    adlens()
+        .args(["sql", "--allow-writes", "--data"])
+        .arg(&out)
+        .arg(format!("--command={insert}"))
+        .assert()
+        .success();
+    assert!(parquet_files(&out).len() > files_before.len());
+}
+
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }

@@ -53,8 +53,8 @@ fn ints(batches: &[RecordBatch], column: &str) -> Vec<i64> {
 
 const RAW_ROWS: &str = "
 CREATE TABLE raw_campaigns AS
-SELECT column1 AS source_file, CAST(column2 AS BIGINT) AS source_line, CAST(column3 AS INT) AS field_count,
-       column4 AS raw_record, column5 AS creation_time, column6 AS id, column7 AS url,
+SELECT column1 AS source_file, 0 AS source_input, CAST(column2 AS BIGINT) AS source_line, CAST(column3 AS INT) AS field_count,
+       column4 AS raw_record, CAST(NULL AS VARCHAR) AS read_error, column5 AS creation_time, column6 AS id, column7 AS url,
        column8 AS title, column9 AS keywords, column10 AS description
 FROM (VALUES
   ('f.csv', 2, 6, NULL, '2023-05-17 20:21:51.822000', '1761259107',
@@ -102,62 +102,4 @@ async fn preprocess_sql_judges_every_record_once() {
         None,
         "kept rows carry no raw text"
     );
-}
-
-const CAMPAIGNS: &str = "
-CREATE TABLE campaigns AS
-SELECT CAST(column1 AS BIGINT) AS campaign_id, CAST(column2 AS TIMESTAMP(6)) AS created_at,
-       column3 AS source_file, CAST(column4 AS BIGINT) AS source_line, column5 AS month
-FROM (VALUES
-  (1, '2023-01-05 10:00:00', 'a.csv', 2, '2023-01'),
-  (1, '2023-02-05 10:00:00', 'a.csv', 9, '2023-02'),
-  (2, '2023-01-06 10:00:00', 'a.csv', 3, '2023-01'),
-  (2, '2023-01-06 10:00:00', 'a.csv', 4, '2023-01'),
-  (2, '2023-01-06 10:00:00', 'b.csv', 1, '2023-01'),
-  (3, '2023-01-07 10:00:00', 'a.csv', 5, '2023-01')
-);";
-
-#[tokio::test]
-async fn duplicates_sql_keeps_the_newest_then_the_first() {
-    let ctx = session_with(CAMPAIGNS).await;
-    let losers = collect(
-        &ctx,
-        &format!(
-            "SELECT * FROM ({}) ORDER BY source_file, source_line",
-            engine::DUPLICATES_SQL.trim_end_matches([';', '\n'])
-        ),
-    )
-    .await;
-    let keys: Vec<(String, i64)> = strings(&losers, "source_file")
-        .into_iter()
-        .map(Option::unwrap)
-        .zip(ints(&losers, "source_line"))
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            ("a.csv".to_string(), 2),
-            ("a.csv".to_string(), 4),
-            ("b.csv".to_string(), 1)
-        ]
-    );
-}
-
-#[tokio::test]
-async fn drop_duplicates_sql_removes_exactly_the_losers() {
-    let setup = "
-        CREATE TABLE partition_rows AS SELECT * FROM (VALUES ('a.csv', 2, 'x'), ('a.csv', 3, 'y'), ('b.csv', 2, 'z')) AS t(source_file, source_line, title);
-        CREATE TABLE duplicate_rows AS SELECT * FROM (VALUES ('a.csv', 2), ('b.csv', 7)) AS t(source_file, source_line);";
-    let ctx = session_with(setup).await;
-    let kept = collect(
-        &ctx,
-        engine::DROP_DUPLICATES_SQL.trim_end_matches([';', '\n']),
-    )
-    .await;
-    let mut titles: Vec<_> = strings(&kept, "title")
-        .into_iter()
-        .map(Option::unwrap)
-        .collect();
-    titles.sort();
-    assert_eq!(titles, ["y", "z"]);
 }

@@ -619,7 +619,9 @@ fn stream_and_produce_name_what_is_wrong() {
         .arg(&bad)
         .assert()
         .code(1)
-        .stderr(predicates::str::contains("bad.csv` line 1: header is not"));
+        .stderr(predicates::str::contains(
+            "bad.csv` line 1: header does not match",
+        ));
 }
 
 #[test]

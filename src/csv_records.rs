@@ -1,0 +1,377 @@
+//! Splitting a raw CSV dump into records the way mature readers do when the
+//! input is hostile (DuckDB's `ignore_errors`, Spark's `PERMISSIVE` mode):
+//! a bad record is reported with a reason and reading goes on.
+//!
+//! Built on `csv_core` rather than the `csv` crate's reader because recovery
+//! needs the raw bytes of a record: when a quoted field runs past a line end
+//! and the record comes out with the wrong number of fields (a stray opening
+//! quote), the first line of it is rejected as `unbalanced_quote` and parsing
+//! restarts on the next line, so the records after a stray quote are not
+//! swallowed. A record is held in memory whole, so its size is bounded
+//! ([`MAX_RECORD_BYTES`]): past it, the same recovery applies.
+
+use std::io::{self, Read};
+
+use crate::reject::RejectReason;
+
+/// Fields longer than this are rejected (`field_too_large`).
+pub const MAX_FIELD_BYTES: usize = 1 << 20;
+/// A record still open after this many bytes is treated as broken.
+pub const MAX_RECORD_BYTES: usize = 8 << 20;
+/// Raw text kept for a rejected record.
+const MAX_RAW_TEXT_BYTES: usize = 8 << 10;
+
+/// One record of the dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Parsed fields, valid UTF-8, each within [`MAX_FIELD_BYTES`].
+    Fields { line: u64, fields: Vec<String> },
+    /// A record the reader could not turn into fields, with its text as read
+    /// (lossily decoded, bounded).
+    Broken {
+        line: u64,
+        reason: RejectReason,
+        raw_text: String,
+    },
+}
+
+impl Record {
+    /// The line the record starts on (the header is line 1).
+    pub fn line(&self) -> u64 {
+        match self {
+            Record::Fields { line, .. } | Record::Broken { line, .. } => *line,
+        }
+    }
+}
+
+/// Reads records from a byte stream.
+pub struct RecordSplitter<R> {
+    input: R,
+    core: csv_core::Reader,
+    buf: Vec<u8>,
+    /// Start of the unparsed bytes in `buf`.
+    pos: usize,
+    eof: bool,
+    /// Line number of `buf[pos]`.
+    line: u64,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<R> std::fmt::Debug for RecordSplitter<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordSplitter")
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// Where one parse attempt ended.
+enum Parsed {
+    /// A whole record of `len` raw bytes; fields in `out`/`ends`.
+    Record {
+        len: usize,
+        fields: usize,
+    },
+    /// A record that grew past the size bound.
+    TooLong,
+    End,
+}
+
+impl<R: Read> RecordSplitter<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            core: csv_core::Reader::new(),
+            buf: Vec::with_capacity(1 << 20),
+            pos: 0,
+            eof: false,
+            line: 1,
+            out: vec![0; 1 << 16],
+            ends: vec![0; 16],
+        }
+    }
+
+    /// The next record, or `None` at the end. Only I/O errors are errors.
+    pub fn next_record(&mut self) -> io::Result<Option<Record>> {
+        self.core.reset();
+        let (len, fields) = match self.parse()? {
+            Parsed::End => return Ok(None),
+            Parsed::TooLong => return self.recover().map(Some),
+            Parsed::Record { len, fields } => (len, fields),
+        };
+        let raw = &self.buf[self.pos..self.pos + len];
+        // Blank lines before a record are skipped, but still counted.
+        let skipped = raw
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let line = self.line + count_newlines(&raw[..skipped]);
+        let body = &raw[skipped..];
+        if fields != crate::record::RAW_FIELDS.len() && spans_lines(body) {
+            self.line = line;
+            self.pos += skipped;
+            return self.recover().map(Some);
+        }
+        let record = self.judge(line, body, fields);
+        self.line += count_newlines(raw);
+        self.pos += len;
+        Ok(Some(record))
+    }
+
+    /// Parses one record starting at `pos`, reading more input as needed.
+    fn parse(&mut self) -> io::Result<Parsed> {
+        let (mut consumed, mut written, mut fields) = (0usize, 0usize, 0usize);
+        loop {
+            // An empty input tells csv_core the data ended: only say so at EOF.
+            if self.pos + consumed == self.buf.len() && !self.eof {
+                self.fill()?;
+                continue;
+            }
+            let input = &self.buf[self.pos + consumed..];
+            let (result, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.out[written..], &mut self.ends[fields..]);
+            consumed += nin;
+            written += nout;
+            fields += nend;
+            match result {
+                csv_core::ReadRecordResult::Record => {
+                    return Ok(Parsed::Record {
+                        len: consumed,
+                        fields,
+                    });
+                }
+                csv_core::ReadRecordResult::End => return Ok(Parsed::End),
+                csv_core::ReadRecordResult::OutputFull => {
+                    let len = self.out.len();
+                    self.out.resize(len * 2, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    let len = self.ends.len();
+                    self.ends.resize(len * 2, 0);
+                }
+                csv_core::ReadRecordResult::InputEmpty => {
+                    if consumed > MAX_RECORD_BYTES {
+                        return Ok(Parsed::TooLong);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads more input into `buf`, first dropping what was parsed.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + (1 << 20), 0);
+        let n = loop {
+            match self.input.read(&mut self.buf[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(len + n);
+        self.eof = n == 0;
+        Ok(())
+    }
+
+    /// Rejects the physical line at `pos` as `unbalanced_quote` (or
+    /// `field_too_large` when it alone is over the record bound) and moves
+    /// past it; the next call parses the following line afresh.
+    fn recover(&mut self) -> io::Result<Record> {
+        let line = self.line;
+        loop {
+            if let Some(end) = memchr(b'\n', &self.buf[self.pos..]) {
+                let text = lossy(&self.buf[self.pos..self.pos + end]);
+                self.pos += end + 1;
+                self.line += 1;
+                return Ok(Record::Broken {
+                    line,
+                    reason: RejectReason::UnbalancedQuote,
+                    raw_text: text,
+                });
+            }
+            if self.eof {
+                let text = lossy(&self.buf[self.pos..]);
+                self.pos = self.buf.len();
+                return Ok(Record::Broken {
+                    line,
+                    reason: RejectReason::UnbalancedQuote,
+                    raw_text: text,
+                });
+            }
+            if self.buf.len() - self.pos > MAX_RECORD_BYTES {
+                // One line longer than any record may be: skip to its end.
+                let text = lossy(&self.buf[self.pos..]);
+                self.skip_line()?;
+                self.line += 1;
+                return Ok(Record::Broken {
+                    line,
+                    reason: RejectReason::FieldTooLarge,
+                    raw_text: text,
+                });
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Discards input up to and including the next newline.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            if let Some(end) = memchr(b'\n', &self.buf[self.pos..]) {
+                self.pos += end + 1;
+                return Ok(());
+            }
+            self.pos = self.buf.len();
+            if self.eof {
+                return Ok(());
+            }
+            self.fill()?;
+        }
+    }
+
+    /// The parsed record as fields, or broken with the reason.
+    fn judge(&self, line: u64, body: &[u8], fields: usize) -> Record {
+        let broken = |reason| Record::Broken {
+            line,
+            reason,
+            raw_text: lossy(trim_terminator(body)),
+        };
+        let mut values = Vec::with_capacity(fields);
+        let mut start = 0;
+        for &end in &self.ends[..fields] {
+            let bytes = &self.out[start..end];
+            if bytes.len() > MAX_FIELD_BYTES {
+                return broken(RejectReason::FieldTooLarge);
+            }
+            match std::str::from_utf8(bytes) {
+                Ok(text) => values.push(text.to_string()),
+                Err(_) => return broken(RejectReason::BadEncoding),
+            }
+            start = end;
+        }
+        Record::Fields {
+            line,
+            fields: values,
+        }
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// True when a newline occurs before the record's terminator.
+fn spans_lines(body: &[u8]) -> bool {
+    trim_terminator(body).contains(&b'\n')
+}
+
+fn trim_terminator(body: &[u8]) -> &[u8] {
+    let mut end = body.len();
+    while end > 0 && matches!(body[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Bytes as text for a rejects table: invalid UTF-8 replaced, bounded.
+fn lossy(bytes: &[u8]) -> String {
+    let bounded = &bytes[..bytes.len().min(MAX_RAW_TEXT_BYTES)];
+    String::from_utf8_lossy(bounded).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &[u8]) -> Vec<Record> {
+        let mut splitter = RecordSplitter::new(text);
+        let mut records = Vec::new();
+        while let Some(record) = splitter.next_record().unwrap() {
+            records.push(record);
+        }
+        records
+    }
+
+    fn fields(line: u64, values: &[&str]) -> Record {
+        Record::Fields {
+            line,
+            fields: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn quoted_newlines_stay_in_their_field_and_lines_are_counted() {
+        let records = split(b"a,b,c,d,e,f\n1,2,3,\"x\ny\",5,6\r\n\n7,8,9,10,11,12");
+        assert_eq!(
+            records,
+            [
+                fields(1, &["a", "b", "c", "d", "e", "f"]),
+                fields(2, &["1", "2", "3", "x\ny", "5", "6"]),
+                fields(5, &["7", "8", "9", "10", "11", "12"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stray_quote_rejects_its_line_only() {
+        let text = b"2023-05-17 20:21:51.822000,1761259201,https://a.com/,\"Unclosed title,kw,d\n\
+            t,2,u,v,w,x\nt,3,u,v,w,x\nt,4,u,v,w,x\n";
+        let records = split(text);
+        assert_eq!(records.len(), 4);
+        assert_eq!(
+            records[0],
+            Record::Broken {
+                line: 1,
+                reason: RejectReason::UnbalancedQuote,
+                raw_text:
+                    "2023-05-17 20:21:51.822000,1761259201,https://a.com/,\"Unclosed title,kw,d"
+                        .into()
+            }
+        );
+        assert_eq!(records[1], fields(2, &["t", "2", "u", "v", "w", "x"]));
+        assert_eq!(records[3], fields(4, &["t", "4", "u", "v", "w", "x"]));
+    }
+
+    #[test]
+    fn bad_bytes_and_huge_fields_are_broken_records_not_errors() {
+        let mut text = b"a,b,c,d,e,f\n1,2,\xff,4,5,6\n1,2,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_FIELD_BYTES + 1));
+        text.extend(b",4,5,6\n7,8,9,10,11,12\n");
+        let records = split(&text);
+        assert_eq!(records.len(), 4);
+        assert!(matches!(
+            &records[1],
+            Record::Broken { line: 2, reason: RejectReason::BadEncoding, raw_text } if raw_text == "1,2,\u{fffd},4,5,6"
+        ));
+        assert!(matches!(
+            &records[2],
+            Record::Broken {
+                line: 3,
+                reason: RejectReason::FieldTooLarge,
+                ..
+            }
+        ));
+        assert_eq!(records[3], fields(4, &["7", "8", "9", "10", "11", "12"]));
+    }
+
+    #[test]
+    fn an_unterminated_quote_at_the_end_rejects_one_line_per_record_after_it() {
+        let records = split(b"1,2,\"open,4,5,6\n7,8,9,10,11,12\n");
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].line(), 1);
+        assert_eq!(records[1], fields(2, &["7", "8", "9", "10", "11", "12"]));
+    }
+}

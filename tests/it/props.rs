@@ -1,0 +1,118 @@
+//! Property tests: every function that takes outside text is total. Arbitrary
+//! Unicode goes to every cleaning rule and the feature tokenizer, arbitrary
+//! bytes to the CSV splitter and the Kafka message decoder; a panic anywhere
+//! fails the test. Outputs are also checked for the promises they make.
+
+use adlens::clean::{text, url};
+use adlens::csv_records::{Record, RecordSplitter};
+use adlens::features::{CampaignText, FeatureParams};
+use adlens::stream::decode::{Envelope, InputFormat, decode};
+use proptest::prelude::*;
+
+/// Text shaped like URLs: schemes, hosts, paths, query pairs with any
+/// characters, so the URL rules get past their first checks.
+fn url_like() -> impl Strategy<Value = String> {
+    let part = "\\PC{0,12}";
+    (
+        prop::sample::select(vec!["https://", "http://", "HTTP://", "", "ftp://", "//"]),
+        "[a-z0-9.\\-\\[\\]:]{0,20}",
+        part,
+        prop::collection::vec((part, part), 0..4),
+        prop::option::of(part),
+    )
+        .prop_map(|(scheme, host, path, pairs, fragment)| {
+            let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut url = format!("{scheme}{host}/{path}");
+            if !query.is_empty() {
+                url += &format!("?{}", query.join("&"));
+            }
+            if let Some(f) = fragment {
+                url += &format!("#{f}");
+            }
+            url
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn url_rules_are_total(raw in prop_oneof![url_like(), any::<String>()]) {
+        if let Some(canonical) = url::canonical_url(&raw) {
+            prop_assert!(canonical.starts_with("http://") || canonical.starts_with("https://"));
+            // Canonical URLs are fixed points: cleaning twice changes nothing.
+            let again = url::canonical_url(&canonical);
+            prop_assert_eq!(again.as_deref(), Some(canonical.as_str()));
+            if let Some(host) = url::url_host(&canonical) {
+                let _ = url::registered_domain(host);
+            }
+        }
+        let _ = url::is_tracking_param(&raw);
+        let _ = url::url_host(&raw);
+        let _ = url::registered_domain(&raw);
+    }
+
+    #[test]
+    fn text_rules_are_total(raw in any::<String>(), max in 0usize..64) {
+        if let Some(clean) = text::normalize_text(&raw) {
+            prop_assert!(!clean.is_empty());
+            prop_assert_eq!(clean.trim(), clean.as_ref());
+        }
+        for keyword in text::split_keywords(&raw) {
+            prop_assert!(!keyword.is_empty());
+        }
+        let _ = text::text_script(&raw);
+        let _ = text::detect_language(&raw);
+        let cut = text::truncate_at_char(&raw, max);
+        prop_assert!(cut.len() <= max && raw.starts_with(cut));
+    }
+
+    #[test]
+    fn feature_tokens_are_total(title in any::<String>(), keyword in any::<String>()) {
+        let text = CampaignText {
+            title: Some(&title),
+            keywords: vec![&keyword],
+            description: Some(&keyword),
+            domain: Some(&title),
+            host: Some(&keyword),
+            url: Some(&title),
+        };
+        let vector = text.term_frequencies(&FeatureParams::default());
+        prop_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn the_csv_splitter_is_total_and_loses_no_line(bytes in prop::collection::vec(
+        prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()], 0..400)) {
+        let mut splitter = RecordSplitter::new(bytes.as_slice());
+        let mut last_line = 0;
+        while let Some(record) = splitter.next_record().unwrap() {
+            // A bare `\r` ends a record without starting a line.
+            prop_assert!(record.line() >= last_line.max(1), "lines never go back");
+            last_line = record.line();
+            if let Record::Fields { fields, .. } = &record {
+                prop_assert!(!fields.is_empty());
+            }
+        }
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        prop_assert!(last_line <= lines);
+    }
+
+    #[test]
+    fn the_message_decoder_is_total(payloads in prop::collection::vec(
+        prop_oneof![
+            any::<Vec<u8>>(),
+            any::<String>().prop_map(String::into_bytes),
+            Just(br#"{"creation_time":"2023-01-01","id":1,"url":null,"title":["a"],"keywords":{},"description":true}"#.to_vec()),
+        ], 0..8), csv in any::<bool>()) {
+        let messages: Vec<Envelope> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Envelope { partition: 0, offset: i as i64, key: None, size: payload.len(), payload })
+            .collect();
+        let format = if csv { InputFormat::Csv } else { InputFormat::Json };
+        let decoded = decode(format, "t", &messages, 1 << 20);
+        // Every message is a row or a rejection, never both, never neither.
+        prop_assert_eq!(decoded.raw.num_rows() + decoded.rejected.len(), messages.len());
+    }
+}
