@@ -36,6 +36,14 @@ pub enum Record {
 }
 
 impl Record {
+    /// The bytes of a broken record as read (bounded like its text), for
+    /// tools that pass records on (`adlens produce`).
+    pub fn broken_bytes(raw: &[u8]) -> Vec<u8> {
+        raw[..raw.len().min(MAX_RAW_TEXT_BYTES)].to_vec()
+    }
+}
+
+impl Record {
     /// The line the record starts on (the header is line 1).
     pub fn line(&self) -> u64 {
         match self {
@@ -56,6 +64,8 @@ pub struct RecordSplitter<R> {
     line: u64,
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// The bytes of the last record returned (bounded), see [`Self::last_raw`].
+    last_raw: Vec<u8>,
 }
 
 impl<R> std::fmt::Debug for RecordSplitter<R> {
@@ -89,6 +99,7 @@ impl<R: Read> RecordSplitter<R> {
             line: 1,
             out: vec![0; 1 << 16],
             ends: vec![0; 16],
+            last_raw: Vec::new(),
         }
     }
 
@@ -114,9 +125,19 @@ impl<R: Read> RecordSplitter<R> {
             return self.recover().map(Some);
         }
         let record = self.judge(line, body, fields);
+        if matches!(record, Record::Broken { .. }) {
+            self.last_raw = Record::broken_bytes(trim_terminator(body));
+        }
         self.line += count_newlines(raw);
         self.pos += len;
         Ok(Some(record))
+    }
+
+    /// The bytes as read of the last record returned, when it was broken
+    /// (at most 8 KiB): what `produce` sends on, so the stream judges the
+    /// same bytes `preprocess` did.
+    pub fn last_raw(&self) -> &[u8] {
+        &self.last_raw
     }
 
     /// Parses one record starting at `pos`, reading more input as needed.
@@ -190,7 +211,9 @@ impl<R: Read> RecordSplitter<R> {
         let line = self.line;
         loop {
             if let Some(end) = memchr(b'\n', &self.buf[self.pos..]) {
-                let text = lossy(&self.buf[self.pos..self.pos + end]);
+                let line_bytes = trim_terminator(&self.buf[self.pos..self.pos + end]);
+                self.last_raw = Record::broken_bytes(line_bytes);
+                let text = lossy(line_bytes);
                 self.pos += end + 1;
                 self.line += 1;
                 return Ok(Record::Broken {
@@ -200,6 +223,7 @@ impl<R: Read> RecordSplitter<R> {
                 });
             }
             if self.eof {
+                self.last_raw = Record::broken_bytes(&self.buf[self.pos..]);
                 let text = lossy(&self.buf[self.pos..]);
                 self.pos = self.buf.len();
                 return Ok(Record::Broken {
@@ -210,6 +234,7 @@ impl<R: Read> RecordSplitter<R> {
             }
             if self.buf.len() - self.pos > MAX_RECORD_BYTES {
                 // One line longer than any record may be: skip to its end.
+                self.last_raw = Record::broken_bytes(&self.buf[self.pos..]);
                 let text = lossy(&self.buf[self.pos..]);
                 self.skip_line()?;
                 self.line += 1;
@@ -245,6 +270,12 @@ impl<R: Read> RecordSplitter<R> {
             reason,
             raw_text: lossy(trim_terminator(body)),
         };
+        // A quote left open on the last line: the same fault as one that
+        // swallows the next lines, and named the same.
+        let quotes = body.iter().filter(|&&b| b == b'"').count();
+        if fields != crate::record::RAW_FIELDS.len() && quotes % 2 == 1 {
+            return broken(RejectReason::UnbalancedQuote);
+        }
         let mut values = Vec::with_capacity(fields);
         let mut start = 0;
         for &end in &self.ends[..fields] {
@@ -373,5 +404,13 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].line(), 1);
         assert_eq!(records[1], fields(2, &["7", "8", "9", "10", "11", "12"]));
+        let last = split(b"1,2,3,\"open");
+        assert!(matches!(
+            &last[0],
+            Record::Broken {
+                reason: RejectReason::UnbalancedQuote,
+                ..
+            }
+        ));
     }
 }

@@ -83,8 +83,10 @@ pub fn drop_duplicates(dir: &Path, budget: usize, sink: &SinkOptions) -> Result<
     let total: u64 = rows.iter().sum();
     let passes = passes_for(total, budget);
     let mut losers = Vec::new();
+    // Room for one pass's share of the keys, plus slack for an uneven hash.
+    let capacity = (total / passes + total / passes / 20 + 1024) as usize;
     for pass in 0..passes {
-        let mut keys = read_keys(&files, pass, passes)?;
+        let mut keys = read_keys(&files, pass, passes, capacity)?;
         keys.par_sort_unstable_by_key(Key::order);
         collect_losers(&keys, &mut losers);
     }
@@ -144,16 +146,21 @@ fn file_rows(path: &Path) -> Result<u64> {
     Ok(builder.metadata().file_metadata().num_rows() as u64)
 }
 
-/// The keys of the ids that fall in `pass`, from every file (files in parallel).
-fn read_keys(files: &[PathBuf], pass: u64, passes: u64) -> Result<Vec<Key>> {
-    let parts: Vec<Vec<Key>> = files
-        .par_iter()
-        .enumerate()
-        .map(|(file, path)| file_keys(path, file as u32, pass, passes))
-        .collect::<Result<_>>()?;
-    let mut keys = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        keys.extend(part);
+/// The keys of the ids that fall in `pass`, from every file. Files are read
+/// in parallel a few at a time and appended to one vector, so the keys are
+/// held once (not once per file and again concatenated).
+fn read_keys(files: &[PathBuf], pass: u64, passes: u64, capacity: usize) -> Result<Vec<Key>> {
+    let mut keys = Vec::with_capacity(capacity);
+    let at_once = rayon::current_num_threads().max(1);
+    for (chunk_no, chunk) in files.chunks(at_once).enumerate() {
+        let parts: Vec<Vec<Key>> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(i, path)| file_keys(path, (chunk_no * at_once + i) as u32, pass, passes))
+            .collect::<Result<_>>()?;
+        for part in parts {
+            keys.extend(part);
+        }
     }
     Ok(keys)
 }

@@ -11,7 +11,9 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::cli::ProduceArgs;
+use crate::csv_records::{Record, RecordSplitter};
 use crate::error::Error;
+use crate::ingest::io_message;
 use crate::ingest::{Counters, InputFile};
 use crate::kafka::{self, LogContext, Outgoing};
 use crate::record::{self, EXTRA_FIELDS, RAW_FIELDS};
@@ -82,29 +84,31 @@ fn read(
     let file = input
         .open(Arc::new(Counters::default()), runtime)
         .map_err(|e| Error::input(&input.path, None, crate::ingest::io_message(&e)))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(Box::new(file) as Box<dyn Read + Send>);
-    let header = reader
-        .headers()
-        .map_err(|e| Error::input(&input.path, Some(1), e.to_string()))?;
-    record::check_header(&header.iter().collect::<Vec<_>>())
-        .map_err(|message| Error::input(&input.path, Some(1), message))?;
+    let mut records = RecordSplitter::new(Box::new(file) as Box<dyn Read + Send>);
+    let io_error = |e: std::io::Error, line| Error::input(&input.path, Some(line), io_message(&e));
+    match records.next_record().map_err(|e| io_error(e, 1))? {
+        Some(Record::Fields { fields, .. }) => record::check_header(&fields)
+            .map_err(|message| Error::input(&input.path, Some(1), message))?,
+        _ => return Err(Error::input(&input.path, Some(1), "no CSV header").into()),
+    }
     let mut batch = Vec::with_capacity(chunk);
-    let mut record = csv::StringRecord::new();
     let mut count = 0;
     while count < limit {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let record = match records.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
             Err(e) => {
-                let line = e.position().map(|p| p.line());
-                let _ = tx.blocking_send(Err(Error::input(&input.path, line, e.to_string())));
+                let _ = tx.blocking_send(Err(io_error(e, count + 2)));
                 return Ok(());
             }
-        }
+        };
         count += 1;
-        batch.push(encode(&record, format)?);
+        let message = match record {
+            Record::Fields { fields, .. } => encode(&fields, format)?,
+            // Sent on as read: the stream rejects it for the same reason.
+            Record::Broken { .. } => (Vec::new(), records.last_raw().to_vec()),
+        };
+        batch.push(message);
         if batch.len() == chunk && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
             return Ok(());
         }
@@ -116,17 +120,20 @@ fn read(
 }
 
 /// One record as a message keyed by its `id` field.
-fn encode(record: &csv::StringRecord, format: InputFormat) -> anyhow::Result<Keyed> {
-    let key = record.get(1).unwrap_or_default().trim().as_bytes().to_vec();
+fn encode(record: &[String], format: InputFormat) -> anyhow::Result<Keyed> {
+    let key = record.get(1).map_or("", |id| id.trim()).as_bytes().to_vec();
     let payload = match format {
         InputFormat::Json => {
             // A short (ragged) record leaves fields out, as a dict would.
             let mut object = serde_json::Map::new();
-            for (name, value) in RAW_FIELDS.iter().zip(record.iter()) {
-                object.insert((*name).to_string(), value.into());
+            for (name, value) in RAW_FIELDS.iter().zip(record) {
+                object.insert((*name).to_string(), value.as_str().into());
             }
             if record.len() > RAW_FIELDS.len() {
-                let extra: Vec<&str> = record.iter().skip(RAW_FIELDS.len()).collect();
+                let extra: Vec<&str> = record[RAW_FIELDS.len()..]
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
                 object.insert(EXTRA_FIELDS.into(), extra.into());
             }
             serde_json::to_vec(&object)?

@@ -7,6 +7,7 @@
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
 
+use crate::csv_records::{Record, RecordSplitter};
 use crate::record::{EXTRA_FIELDS, RAW_FIELDS, RawBatchBuilder};
 use crate::reject::RejectReason;
 
@@ -157,29 +158,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// One CSV record; a ragged one (not six fields) still becomes a row, which
-/// the cleaning SQL rejects as `ragged_row` just as it does for the dump.
+/// One CSV record, split by the same reader `preprocess` uses, so a message
+/// is judged as the same line of a dump would be: a ragged one still becomes
+/// a row (the SQL rejects it as `ragged_row`), a broken one (bad bytes, an
+/// open quote) is rejected with the reader's reason.
 fn csv_fields(payload: &[u8]) -> Result<(Option<String>, Vec<Option<String>>), Unreadable> {
-    let text = std::str::from_utf8(payload)
-        .map_err(|e| (RejectReason::BadEncoding, format!("not UTF-8: {e}")))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let record = match records.next() {
-        Some(Ok(record)) => record,
-        Some(Err(e)) => return Err((RejectReason::BadCsv, e.to_string())),
-        None => return Err((RejectReason::BadCsv, "empty message".into())),
+    let mut records = RecordSplitter::new(payload);
+    let record = match records.next_record() {
+        Ok(Some(record)) => record,
+        Ok(None) => return Err((RejectReason::BadCsv, "empty message".into())),
+        Err(e) => return Err((RejectReason::BadCsv, e.to_string())),
     };
-    if records.next().is_some() {
+    if !matches!(records.next_record(), Ok(None)) {
         return Err((
             RejectReason::BadCsv,
             "more than one record in a message".into(),
         ));
     }
-    let fields = record.iter().map(|f| Some(f.to_string())).collect();
-    Ok((Some(text.to_string()), fields))
+    match record {
+        Record::Fields { fields, .. } => {
+            let text = String::from_utf8_lossy(payload).trim_end().to_string();
+            Ok((Some(text), fields.into_iter().map(Some).collect()))
+        }
+        Record::Broken {
+            reason, raw_text, ..
+        } => Err((reason, raw_text)),
+    }
 }
 
 #[cfg(test)]

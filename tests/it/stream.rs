@@ -349,7 +349,16 @@ fn bad_messages_go_to_the_dead_letter_topic_with_their_reason() {
         ("h", Vec::new()),
     ];
     broker::produce(&broker.addr, RAW, &messages);
-    run_stream(&broker, &p, &["--max-message-bytes", "4096"]);
+    run_stream(
+        &broker,
+        &p,
+        &[
+            "--max-message-bytes",
+            "4096",
+            "--dead-letter-payload-bytes",
+            "100",
+        ],
+    );
 
     let dead: BTreeMap<String, Value> = broker::read_all(&broker.addr, DEAD)
         .into_iter()
@@ -372,7 +381,13 @@ fn bad_messages_go_to_the_dead_letter_topic_with_their_reason() {
         ]
     );
     assert_eq!(dead["a"]["payload"], "not json");
+    assert_eq!(dead["a"]["payload_truncated"], false);
     assert_eq!(dead["a"]["topic"], RAW);
+    // A dead letter carries at most --dead-letter-payload-bytes of payload.
+    let long = record("6", &"long ".repeat(1000));
+    assert_eq!(dead["c"]["payload_truncated"], true);
+    assert_eq!(dead["c"]["payload_bytes"], long.len());
+    assert_eq!(dead["c"]["payload"].as_str().unwrap().len(), 100);
     assert!(
         dead["b"]["detail"].as_str().unwrap().contains("`url`"),
         "{}",
@@ -646,5 +661,63 @@ fn sigterm_finishes_the_batch_commits_and_exits_cleanly() {
                 .as_i64()
                 .unwrap(),
         1500
+    );
+}
+
+/// The hostile fixture's records, one message each (as `produce --format csv`
+/// sends them), plus garbage: the stream keeps running, every message ends
+/// as a result or a dead letter, with the reasons `preprocess` gives.
+#[test]
+fn hostile_records_as_messages_lose_no_id() {
+    let p = prepared(1500, 5);
+    let broker = Broker::start();
+    topics(&broker);
+    produce_all(&broker, &fixture("hostile.csv"), &["--format", "csv"]);
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        ("g1", vec![0xff, 0x00, b'"', b'\n']),
+        ("g2", b"\"\"\"".to_vec()),
+        (
+            "g3",
+            "2023-05-01 00:00:00,9,https://x.jp/?商品=1,t,k,d"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("g4", Vec::new()),
+    ];
+    broker::produce(&broker.addr, RAW, &garbage);
+    run_stream(&broker, &p, &["--format", "csv"]);
+
+    let scored = broker::read_json(&broker.addr, SCORED);
+    let dead = broker::read_json(&broker.addr, DEAD);
+    // 15 records in the fixture, 4 garbage messages: none lost, none twice.
+    assert_eq!(scored.len() + dead.len(), 15 + 4);
+    let mut reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        [
+            "bad_csv",
+            "bad_encoding",
+            "bad_id",
+            "bad_timestamp",
+            "empty_text",
+            "ragged_row",
+            // The stray quote of the fixture, and two garbage messages
+            // whose quotes never close.
+            "unbalanced_quote",
+            "unbalanced_quote",
+            "unbalanced_quote"
+        ]
+    );
+    // The stream does not drop duplicates: both copies of 2002 are scored,
+    // and the record with a non-ASCII parameter name no longer kills it.
+    let mut ids: Vec<i64> = scored
+        .iter()
+        .map(|r| r["campaign_id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [9, 2001, 2002, 2002, 2003, 2004, 2006, 2007, 2011, 2012]
     );
 }
