@@ -252,3 +252,34 @@ pub fn find_tables(data: &Path) -> io::Result<Vec<FoundTable>> {
     }
     Ok(tables)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swap_interrupted_by_a_crash_is_undone_before_the_next_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("clean");
+        // The crash came between moving the old output aside and moving the
+        // new one in: only the parked copy is left.
+        let parked = tmp.path().join(".clean.old-123-456");
+        fs::create_dir(&parked).unwrap();
+        fs::write(parked.join(MANIFEST), "{}").unwrap();
+        let staged = StagedDir::create(&target).unwrap();
+        assert!(target.join(MANIFEST).exists(), "the old output is back");
+        assert!(!parked.exists());
+        fs::write(staged.path().join(MANIFEST), "{\"new\": 1}").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(
+            fs::read_to_string(target.join(MANIFEST)).unwrap(),
+            "{\"new\": 1}"
+        );
+        let left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["clean"]);
+    }
+}
