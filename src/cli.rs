@@ -329,8 +329,8 @@ pub struct PreprocessArgs {
     /// Memory the run may hold for its own work (e.g. `2GiB`, `512MiB`):
     /// DataFusion's pool while cleaning, and the keys held at a time by the
     /// duplicate pass, which makes more passes over the ids rather than use
-    /// more. The Parquet writers' buffers come on top (about 50 MiB per
-    /// partition and month being written).
+    /// more. The Parquet writers' buffers come on top (at most 128 MiB per
+    /// partition).
     #[arg(long, default_value = "2GiB", env = "ADLENS_MEMORY_LIMIT", value_parser = byte_size)]
     pub memory_limit: usize,
 }

@@ -34,6 +34,11 @@ pub struct SinkOptions {
     pub max_rows_per_file: usize,
     /// Columns that get a Parquet bloom filter (point look-ups by id).
     pub bloom_columns: Vec<String>,
+    /// Memory the sink's open files may hold in unfinished row groups; past
+    /// it, the largest is written out early (a smaller row group). Without
+    /// it, a writer per partition and month each buffering a whole row
+    /// group made memory grow with the number of months.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for SinkOptions {
@@ -42,6 +47,7 @@ impl Default for SinkOptions {
             row_group_rows: 262_144,
             max_rows_per_file: 2_000_000,
             bloom_columns: Vec::new(),
+            max_buffered_bytes: 128 << 20,
         }
     }
 }
@@ -169,6 +175,21 @@ impl ParquetSink {
             && let Some(done) = self.open.remove(&key)
         {
             done.close()?;
+        }
+        self.bound_buffers()
+    }
+
+    /// Writes out the largest unfinished row group while the open files
+    /// hold more than `max_buffered_bytes`.
+    fn bound_buffers(&mut self) -> Result<()> {
+        let buffered: usize = self.open.values().map(|f| f.writer.memory_size()).sum();
+        if buffered > self.options.max_buffered_bytes
+            && let Some(largest) = self
+                .open
+                .values_mut()
+                .max_by_key(|f| f.writer.memory_size())
+        {
+            largest.writer.flush()?;
         }
         Ok(())
     }
