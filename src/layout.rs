@@ -56,7 +56,7 @@ impl StagedDir {
         };
         fs::create_dir_all(&parent)
             .map_err(|e| fail(format!("cannot create parent: {}", io_message(&e))))?;
-        repair_swap(target).map_err(|e| {
+        repair_swap(target, &parent, &name.to_string_lossy()).map_err(|e| {
             fail(format!(
                 "cannot repair an interrupted swap: {}",
                 io_message(&e)
@@ -132,16 +132,8 @@ fn old_copy_name(target: &Path) -> PathBuf {
 /// Finishes or undoes a swap a crash interrupted: with no `target` but a
 /// parked old copy, the old copy goes back (the new output was never
 /// published); with `target` in place, parked copies are leftovers.
-fn repair_swap(target: &Path) -> io::Result<()> {
-    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-        return Ok(());
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let prefix = format!(".{}.old-", name.to_string_lossy());
+fn repair_swap(target: &Path, parent: &Path, name: &str) -> io::Result<()> {
+    let prefix = format!(".{name}.old-");
     let Ok(entries) = fs::read_dir(parent) else {
         return Ok(());
     };

@@ -99,7 +99,7 @@ async fn preprocess(
 ) -> anyhow::Result<Manifest> {
     let clean_started = Instant::now();
     let limit = config.memory_limit.unwrap_or(usize::MAX);
-    let cleaned = clean_and_write(inputs, out, config, sink, progress)
+    let mut counts = clean_and_write(inputs, out, config, sink, progress)
         .await
         .map_err(|e| error::explain_memory(e, "cleaning the records", limit))?;
     let clean_ms = clean_started.elapsed().as_millis() as u64;
@@ -107,18 +107,16 @@ async fn preprocess(
     let dedup_started = Instant::now();
     let dedup = {
         let campaigns = out.join(layout::CAMPAIGNS);
-        let budget = config.memory_limit.unwrap_or(usize::MAX);
         let sink = sink.clone();
         tokio::task::spawn_blocking(move || {
             if !campaigns.exists() {
                 return Ok(dedup::DedupStats::default());
             }
-            dedup::drop_duplicates(&campaigns, budget, &sink)
+            dedup::drop_duplicates(&campaigns, limit, &sink)
         })
         .await?
         .context("dropping duplicate ids")?
     };
-    let mut counts = cleaned.counts;
     if dedup.rows + dedup.dropped != counts.rows_out {
         bail!(
             "the duplicate pass read {} rows where the cleaning pass wrote {}",
@@ -169,18 +167,15 @@ async fn preprocess(
     })
 }
 
-/// What the cleaning pass produced.
-struct Cleaned {
-    counts: Counts,
-}
-
+/// The cleaning pass: every record read, cleaned, and written as kept or
+/// rejected; returns the counts of what was read and written.
 async fn clean_and_write(
     inputs: &[InputFile],
     out: &Path,
     config: &EngineConfig,
     sink: &SinkOptions,
     progress: bool,
-) -> anyhow::Result<Cleaned> {
+) -> anyhow::Result<Counts> {
     let ctx = engine::session(config)?;
     let (table, senders) = ingest::channel_table(config.partitions)?;
     ctx.register_table(engine::RAW_TABLE, Arc::new(table))?;
@@ -258,7 +253,7 @@ async fn clean_and_write(
         return Err(e.context("cleaning and writing"));
     }
     counts.records_in = ingested.records;
-    Ok(Cleaned { counts })
+    Ok(counts)
 }
 
 struct PartitionTargets {
