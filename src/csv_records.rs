@@ -133,6 +133,11 @@ impl<R: Read> RecordSplitter<R> {
         Ok(Some(record))
     }
 
+    /// The line the next record starts on: where a failed read was.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
     /// The bytes as read of the last record returned, when it was broken
     /// (at most 8 KiB): what `produce` sends on, so the stream judges the
     /// same bytes `preprocess` did.

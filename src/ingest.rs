@@ -193,18 +193,12 @@ pub fn read_inputs(
             .open(Arc::clone(&counters), runtime)
             .map_err(|e| Error::input(&input.path, None, io_message(&e)))?;
         let mut records = RecordSplitter::new(reader);
-        let io_error = |e: io::Error, line| Error::input(&input.path, Some(line), io_message(&e));
-        check_header(
-            records.next_record().map_err(|e| io_error(e, 1))?,
-            &input.path,
-        )?;
+        read_header(&mut records, &input.path)?;
         let mut builder = RawBatchBuilder::with_capacity(batch_size);
-        let mut last_line = 1;
         loop {
-            let record = records.next_record().map_err(|e| io_error(e, last_line))?;
+            let record = next_record(&mut records, &input.path)?;
             let more = record.is_some();
             if let Some(record) = record {
-                last_line = record.line();
                 let lineage = (input.path.as_str(), position as i32, record.line());
                 match record {
                     Record::Fields { fields, .. } => {
@@ -245,28 +239,34 @@ pub fn read_inputs(
 /// Text per batch past which it is sent early.
 const MAX_BATCH_TEXT_BYTES: usize = 256 << 20;
 
-fn check_header(first: Option<Record>, path: &str) -> Result<(), Error> {
-    match first {
-        None => Err(Error::input(
-            path,
-            Some(1),
-            "empty file, expected a CSV header",
-        )),
-        Some(Record::Fields { fields, .. }) => {
-            record::check_header(&fields).map_err(|message| Error::input(path, Some(1), message))
-        }
+/// The next record of a dump; a failed read names the file and line.
+pub fn next_record<R: Read>(
+    records: &mut RecordSplitter<R>,
+    path: &str,
+) -> Result<Option<Record>, Error> {
+    records
+        .next_record()
+        .map_err(|e| Error::input(path, Some(records.line()), io_message(&e)))
+}
+
+/// Reads a dump's first record and checks it is the header
+/// ([`record::check_header`]), as every reader of dumps must.
+pub fn read_header<R: Read>(records: &mut RecordSplitter<R>, path: &str) -> Result<(), Error> {
+    let message = match next_record(records, path)? {
+        None => "empty file, expected a CSV header".to_string(),
+        Some(Record::Fields { fields, .. }) => match record::check_header(&fields) {
+            Ok(()) => return Ok(()),
+            Err(message) => message,
+        },
         Some(Record::Broken {
             reason, raw_text, ..
-        }) => Err(Error::input(
-            path,
-            Some(1),
-            format!(
-                "header does not match: expected `{}`, found `{}` ({reason})",
-                record::RAW_FIELDS.join(","),
-                crate::clean::text::truncate_at_char(raw_text.trim(), 120)
-            ),
-        )),
-    }
+        }) => format!(
+            "header does not match: expected `{}`, found `{}` ({reason})",
+            record::RAW_FIELDS.join(","),
+            crate::clean::text::truncate_at_char(raw_text.trim(), 120)
+        ),
+    };
+    Err(Error::input(path, Some(1), message))
 }
 
 /// One DataFusion partition of `raw_campaigns`, fed by [`read_inputs`].

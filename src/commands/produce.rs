@@ -13,10 +13,9 @@ use tokio::sync::mpsc;
 use crate::cli::ProduceArgs;
 use crate::csv_records::{Record, RecordSplitter};
 use crate::error::Error;
-use crate::ingest::io_message;
-use crate::ingest::{Counters, InputFile};
+use crate::ingest::{self, Counters, InputFile};
 use crate::kafka::{self, LogContext, Outgoing};
-use crate::record::{self, EXTRA_FIELDS, RAW_FIELDS};
+use crate::record::{EXTRA_FIELDS, RAW_FIELDS};
 use crate::stream::decode::InputFormat;
 
 /// A keyed message ready to send.
@@ -83,22 +82,17 @@ fn read(
 ) -> anyhow::Result<()> {
     let file = input
         .open(Arc::new(Counters::default()), runtime)
-        .map_err(|e| Error::input(&input.path, None, crate::ingest::io_message(&e)))?;
+        .map_err(|e| Error::input(&input.path, None, ingest::io_message(&e)))?;
     let mut records = RecordSplitter::new(Box::new(file) as Box<dyn Read + Send>);
-    let io_error = |e: std::io::Error, line| Error::input(&input.path, Some(line), io_message(&e));
-    match records.next_record().map_err(|e| io_error(e, 1))? {
-        Some(Record::Fields { fields, .. }) => record::check_header(&fields)
-            .map_err(|message| Error::input(&input.path, Some(1), message))?,
-        _ => return Err(Error::input(&input.path, Some(1), "no CSV header").into()),
-    }
+    ingest::read_header(&mut records, &input.path)?;
     let mut batch = Vec::with_capacity(chunk);
     let mut count = 0;
     while count < limit {
-        let record = match records.next_record() {
+        let record = match ingest::next_record(&mut records, &input.path) {
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e) => {
-                let _ = tx.blocking_send(Err(io_error(e, count + 2)));
+                let _ = tx.blocking_send(Err(e));
                 return Ok(());
             }
         };
