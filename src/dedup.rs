@@ -78,7 +78,8 @@ pub struct DedupStats {
 /// Drops losing duplicates from the Parquet files under `dir` (searched
 /// recursively), holding at most `budget` bytes of keys at a time.
 pub fn drop_duplicates(dir: &Path, budget: usize, sink: &SinkOptions) -> Result<DedupStats> {
-    let files = parquet_files(dir)?;
+    // Stable order: the file numbers of the losers index this list.
+    let files = crate::layout::parquet_files(dir)?;
     let rows: Vec<u64> = files.iter().map(|f| file_rows(f)).collect::<Result<_>>()?;
     let total: u64 = rows.iter().sum();
     let passes = passes_for(total, budget);
@@ -120,25 +121,6 @@ pub fn passes_for(rows: u64, budget: usize) -> u64 {
 /// The pass an id belongs to: a multiplicative hash, so sequential ids spread evenly.
 fn pass_of(id: i64, passes: u64) -> u64 {
     ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % passes
-}
-
-/// Every `.parquet` file under `dir`, in a stable order (the file numbers of
-/// the losers index this list).
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|x| x == "parquet") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 fn file_rows(path: &Path) -> Result<u64> {

@@ -186,6 +186,25 @@ fn remove_abandoned(parent: &Path, prefix: &str) {
     }
 }
 
+/// Every `.parquet` file under `dir` (searched recursively, hidden
+/// in-progress files excluded by their extension), sorted by path.
+pub fn parquet_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// A Parquet table found under a data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundTable {

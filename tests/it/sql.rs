@@ -113,7 +113,7 @@ fn exploration_cannot_change_the_managed_outputs_by_accident() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("clean");
     preprocess(&fixture("dirty.csv"), &out);
-    let files_before = parquet_files(&out);
+    let files_before = adlens::layout::parquet_files(&out).unwrap();
     let insert = "INSERT INTO campaigns SELECT * FROM campaigns";
     for statement in [
         insert.to_string(),
@@ -135,7 +135,7 @@ fn exploration_cannot_change_the_managed_outputs_by_accident() {
             .code(1)
             .stderr(contains("would change the managed outputs").and(contains("--allow-writes")));
     }
-    assert_eq!(parquet_files(&out), files_before);
+    assert_eq!(adlens::layout::parquet_files(&out).unwrap(), files_before);
 
     // Exporting elsewhere and session-only tables keep working.
     let export = tmp.path().join("export.csv");
@@ -161,22 +161,5 @@ fn exploration_cannot_change_the_managed_outputs_by_accident() {
         .arg(format!("--command={insert}"))
         .assert()
         .success();
-    assert!(parquet_files(&out).len() > files_before.len());
-}
-
-fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|x| x == "parquet") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    assert!(adlens::layout::parquet_files(&out).unwrap().len() > files_before.len());
 }
