@@ -57,6 +57,8 @@ pub struct RecordSplitter<R> {
     input: R,
     core: csv_core::Reader,
     buf: Vec<u8>,
+    /// Bytes asked of `input` per read.
+    chunk: usize,
     /// Start of the unparsed bytes in `buf`.
     pos: usize,
     eof: bool,
@@ -89,15 +91,25 @@ enum Parsed {
 }
 
 impl<R: Read> RecordSplitter<R> {
+    /// A splitter reading `input` 1 MiB at a time (a dump).
     pub fn new(input: R) -> Self {
+        Self::with_chunk(input, 1 << 20)
+    }
+
+    /// A splitter reading `input` `chunk` bytes at a time: the size of a
+    /// message for one record, so splitting a small message does not cost
+    /// a megabyte of zeroed buffer.
+    pub fn with_chunk(input: R, chunk: usize) -> Self {
+        let chunk = chunk.max(1);
         Self {
             input,
             core: csv_core::Reader::new(),
-            buf: Vec::with_capacity(1 << 20),
+            buf: Vec::with_capacity(chunk),
+            chunk,
             pos: 0,
             eof: false,
             line: 1,
-            out: vec![0; 1 << 16],
+            out: vec![0; chunk.min(1 << 16)],
             ends: vec![0; 16],
             last_raw: Vec::new(),
         }
@@ -193,7 +205,7 @@ impl<R: Read> RecordSplitter<R> {
             self.pos = 0;
         }
         let len = self.buf.len();
-        self.buf.resize(len + (1 << 20), 0);
+        self.buf.resize(len + self.chunk, 0);
         let n = loop {
             match self.input.read(&mut self.buf[len..]) {
                 Ok(n) => break n,

@@ -163,7 +163,8 @@ fn kind(v: &Value) -> &'static str {
 /// a row (the SQL rejects it as `ragged_row`), a broken one (bad bytes, an
 /// open quote) is rejected with the reader's reason.
 fn csv_fields(payload: &[u8]) -> Result<(Option<String>, Vec<Option<String>>), Unreadable> {
-    let mut records = RecordSplitter::new(payload);
+    // One read takes the whole message (the next one finds the end).
+    let mut records = RecordSplitter::with_chunk(payload, payload.len() + 1);
     let record = match records.next_record() {
         Ok(Some(record)) => record,
         Ok(None) => return Err((RejectReason::BadCsv, "empty message".into())),

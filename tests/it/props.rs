@@ -83,8 +83,10 @@ proptest! {
 
     #[test]
     fn the_csv_splitter_is_total_and_loses_no_line(bytes in prop::collection::vec(
-        prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()], 0..400)) {
+        prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()], 0..400),
+        chunk in 1usize..64) {
         let mut splitter = RecordSplitter::new(bytes.as_slice());
+        let mut records = Vec::new();
         let mut last_line = 0;
         while let Some(record) = splitter.next_record().unwrap() {
             // A bare `\r` ends a record without starting a line.
@@ -93,9 +95,17 @@ proptest! {
             if let Record::Fields { fields, .. } = &record {
                 prop_assert!(!fields.is_empty());
             }
+            records.push(record);
         }
         let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         prop_assert!(last_line <= lines);
+        // Reading in small pieces splits the same records.
+        let mut small = RecordSplitter::with_chunk(bytes.as_slice(), chunk);
+        let mut again = Vec::new();
+        while let Some(record) = small.next_record().unwrap() {
+            again.push(record);
+        }
+        prop_assert_eq!(again, records);
     }
 
     #[test]
