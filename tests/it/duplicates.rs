@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::support::{adlens, balanced_counts, manifest, query, scalar};
+use crate::support::{balanced_counts, manifest, preprocess_with, query, scalar};
 
 /// Rows of the generated dump and distinct ids among them.
 const ROWS: u64 = 600_000;
@@ -49,19 +49,7 @@ fn a_tiny_memory_limit_makes_more_passes_not_a_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let (raw, winners) = dump_with_duplicates(tmp.path());
     let out = tmp.path().join("clean");
-    adlens()
-        .args([
-            "--quiet",
-            "preprocess",
-            "--memory-limit",
-            "16MiB",
-            "--input",
-        ])
-        .arg(&raw)
-        .arg("--output")
-        .arg(&out)
-        .assert()
-        .success();
+    preprocess_with(&[raw.as_os_str()], &out, &["--memory-limit", "16MiB"]);
 
     let counts = balanced_counts(&out);
     assert_eq!(counts["records_in"], ROWS);
@@ -91,14 +79,7 @@ fn the_same_file_twice_keeps_the_first_copy() {
     let raw = tmp.path().join("a.csv");
     std::fs::copy(crate::support::fixture("dirty.csv"), &raw).unwrap();
     let out = tmp.path().join("clean");
-    adlens()
-        .args(["--quiet", "preprocess", "--input"])
-        .arg(&raw)
-        .arg(&raw)
-        .arg("--output")
-        .arg(&out)
-        .assert()
-        .success();
+    preprocess_with(&[raw.as_os_str(), raw.as_os_str()], &out, &[]);
     let counts = balanced_counts(&out);
     assert_eq!(counts["records_in"], 22);
     // The fixture alone keeps 4 rows and drops 2 duplicates.

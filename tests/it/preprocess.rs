@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use crate::support::{
-    adlens, balanced_counts, fixture, generate, manifest, preprocess, query, scalar,
+    adlens, balanced_counts, fixture, generate, manifest, preprocess, preprocess_with, query,
+    scalar,
 };
 
 #[test]
@@ -209,14 +210,8 @@ fn several_inputs_and_gzip_are_read_as_one_dump() {
     std::io::Write::write_all(&mut encoder, &std::fs::read(&raw).unwrap()).unwrap();
     encoder.finish().unwrap();
     let out = tmp.path().join("clean");
-    adlens()
-        .args(["--quiet", "preprocess", "--input"])
-        .arg(&raw)
-        .arg(format!("file://{}", gz.display()))
-        .arg("--output")
-        .arg(&out)
-        .assert()
-        .success();
+    let url = format!("file://{}", gz.display());
+    preprocess_with(&[raw.as_os_str(), url.as_ref()], &out, &[]);
     let counts = balanced_counts(&out);
     assert_eq!(counts["records_in"], 4000);
     // Every record of the copy has the same id as one in the original: a duplicate.

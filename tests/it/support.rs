@@ -77,9 +77,17 @@ pub fn generate(dir: &Path, rows: u64, seed: u64, dirty_rate: f64) -> PathBuf {
 
 /// Runs `preprocess` and asserts it succeeded.
 pub fn preprocess(input: &Path, out: &Path) {
+    preprocess_with(&[input.as_os_str()], out, &[]);
+}
+
+/// Runs `preprocess` over several inputs (paths or URLs) with extra flags,
+/// and asserts it succeeded.
+pub fn preprocess_with(inputs: &[&std::ffi::OsStr], out: &Path, flags: &[&str]) {
     adlens()
-        .args(["--quiet", "preprocess", "--input"])
-        .arg(input)
+        .args(["--quiet", "preprocess"])
+        .args(flags)
+        .arg("--input")
+        .args(inputs)
         .arg("--output")
         .arg(out)
         .assert()
