@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::env::EnvVars;
+
 /// Turns raw dumps of ad-campaign records into clean, queryable Parquet and
 /// clusters people can act on.
 #[derive(Debug, Parser)]
@@ -45,15 +47,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DashboardArgs {
     /// Preprocess and batch output (`campaigns`, `rejects`, `assignments`, `clusters`).
-    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    #[arg(long, short, default_value = "data/clean", env = EnvVars::ADLENS_DATA)]
     pub data: PathBuf,
 
     /// Stream output (`cluster_windows`, ...), read afresh on every refresh.
-    #[arg(long, default_value = "data/stream", env = "ADLENS_STREAM_DATA")]
+    #[arg(long, default_value = "data/stream", env = EnvVars::ADLENS_STREAM_DATA)]
     pub stream_data: PathBuf,
 
     /// Directory of model versions (for the current model's labels).
-    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    #[arg(long, short, default_value = "models", env = EnvVars::ADLENS_MODELS)]
     pub models: PathBuf,
 
     /// Port to listen on (0: any free port, printed on stderr).
@@ -69,7 +71,7 @@ pub struct DashboardArgs {
 #[derive(Debug, Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers, `host:port[,host:port...]`.
-    #[arg(long, env = "ADLENS_BROKERS")]
+    #[arg(long, env = EnvVars::ADLENS_BROKERS)]
     pub brokers: String,
 
     /// A librdkafka setting, `key=value` (repeatable): SASL, TLS, timeouts.
@@ -84,18 +86,18 @@ pub struct StreamArgs {
     pub kafka: KafkaArgs,
 
     /// Topic of raw campaign records.
-    #[arg(long, default_value = "campaigns.raw", env = "ADLENS_INPUT_TOPIC")]
+    #[arg(long, default_value = "campaigns.raw", env = EnvVars::ADLENS_INPUT_TOPIC)]
     pub input_topic: String,
 
     /// Topic the results go to, one JSON object per record, keyed by campaign id.
-    #[arg(long, default_value = "campaigns.scored", env = "ADLENS_OUTPUT_TOPIC")]
+    #[arg(long, default_value = "campaigns.scored", env = EnvVars::ADLENS_OUTPUT_TOPIC)]
     pub output_topic: String,
 
     /// Topic for records that cannot be scored, with the reason and the original payload.
     #[arg(
         long,
         default_value = "campaigns.dead-letter",
-        env = "ADLENS_DEAD_LETTER_TOPIC"
+        env = EnvVars::ADLENS_DEAD_LETTER_TOPIC
     )]
     pub dead_letter_topic: String,
 
@@ -104,15 +106,15 @@ pub struct StreamArgs {
     pub topic_per_cluster: Option<String>,
 
     /// Consumer group; processes in one group share the input's partitions.
-    #[arg(long, default_value = "adlens-stream", env = "ADLENS_GROUP")]
+    #[arg(long, default_value = "adlens-stream", env = EnvVars::ADLENS_GROUP)]
     pub group: String,
 
     /// Directory of model versions; a new `LATEST` is picked up while running.
-    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    #[arg(long, short, default_value = "models", env = EnvVars::ADLENS_MODELS)]
     pub models: PathBuf,
 
     /// Where `scored/`, `cluster_windows/` and `dead_letters/` Parquet go.
-    #[arg(long, short, default_value = "data/stream", env = "ADLENS_STREAM_DATA")]
+    #[arg(long, short, default_value = "data/stream", env = EnvVars::ADLENS_STREAM_DATA)]
     pub data: PathBuf,
 
     /// How input messages are encoded.
@@ -174,7 +176,7 @@ pub struct StreamArgs {
     pub dead_letter_payload_bytes: usize,
 
     /// Threads cleaning each micro-batch (default: all cores).
-    #[arg(long, env = "ADLENS_PARTITIONS")]
+    #[arg(long, env = EnvVars::ADLENS_PARTITIONS)]
     pub partitions: Option<usize>,
 }
 
@@ -188,7 +190,7 @@ pub struct ProduceArgs {
     pub file: String,
 
     /// Topic to produce to.
-    #[arg(long, default_value = "campaigns.raw", env = "ADLENS_INPUT_TOPIC")]
+    #[arg(long, default_value = "campaigns.raw", env = EnvVars::ADLENS_INPUT_TOPIC)]
     pub topic: String,
 
     /// Records per second (default: as fast as the broker takes them).
@@ -207,11 +209,11 @@ pub struct ProduceArgs {
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// Preprocess output to train on; `assignments/` and `clusters/` are written into it.
-    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    #[arg(long, short, default_value = "data/clean", env = EnvVars::ADLENS_DATA)]
     pub data: PathBuf,
 
     /// Directory of model versions; `LATEST` in it names the one in use.
-    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    #[arg(long, short, default_value = "models", env = EnvVars::ADLENS_MODELS)]
     pub models: PathBuf,
 
     /// Number of clusters, or `auto` to pick it from `--k-range` by simplified silhouette.
@@ -266,7 +268,7 @@ pub struct BatchArgs {
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     /// Preprocess output to score; `assignments/` and `clusters/` are written into it.
-    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    #[arg(long, short, default_value = "data/clean", env = EnvVars::ADLENS_DATA)]
     pub data: PathBuf,
 
     /// A model version directory (default: the LATEST of `--models`).
@@ -274,7 +276,7 @@ pub struct ScoreArgs {
     pub model: Option<PathBuf>,
 
     /// Directory of model versions.
-    #[arg(long, short, default_value = "models", env = "ADLENS_MODELS")]
+    #[arg(long, short, default_value = "models", env = EnvVars::ADLENS_MODELS)]
     pub models: PathBuf,
 }
 
@@ -311,11 +313,11 @@ pub struct PreprocessArgs {
     pub input: Vec<String>,
 
     /// Output directory; replaced atomically when the run succeeds.
-    #[arg(long, short, env = "ADLENS_DATA")]
+    #[arg(long, short, env = EnvVars::ADLENS_DATA)]
     pub output: PathBuf,
 
     /// Threads cleaning and writing in parallel (default: all cores).
-    #[arg(long, env = "ADLENS_PARTITIONS")]
+    #[arg(long, env = EnvVars::ADLENS_PARTITIONS)]
     pub partitions: Option<usize>,
 
     /// Records per Arrow batch handed to DataFusion.
@@ -331,14 +333,14 @@ pub struct PreprocessArgs {
     /// duplicate pass, which makes more passes over the ids rather than use
     /// more. The Parquet writers' buffers come on top (at most 128 MiB per
     /// partition).
-    #[arg(long, default_value = "2GiB", env = "ADLENS_MEMORY_LIMIT", value_parser = byte_size)]
+    #[arg(long, default_value = "2GiB", env = EnvVars::ADLENS_MEMORY_LIMIT, value_parser = byte_size)]
     pub memory_limit: usize,
 }
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// Data directory whose outputs (`campaigns`, `rejects`, ...) become tables.
-    #[arg(long, short, default_value = "data/clean", env = "ADLENS_DATA")]
+    #[arg(long, short, default_value = "data/clean", env = EnvVars::ADLENS_DATA)]
     pub data: PathBuf,
 
     /// Run this query and exit (repeatable; run in order).

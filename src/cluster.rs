@@ -27,11 +27,12 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64Mcg;
 use rand_xoshiro::rand_core::SeedableRng as _;
 
+use crate::engine::{self, EngineConfig};
 use crate::features::{
     CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
     fnv1a64,
 };
-use crate::layout;
+use crate::layout::{self, StagedDir};
 use crate::model::{ClusterLabel, Model};
 use crate::writer::{ParquetSink, SinkOptions};
 
@@ -519,4 +520,35 @@ pub fn clusters_batch(labels: &[ClusterLabel], version: &str) -> anyhow::Result<
             )) as _,
         ),
     ])?)
+}
+
+/// Scores `data` with `model` into staged `assignments/` and `clusters/`
+/// directories; the caller commits them once it is content.
+pub async fn score_into(
+    data: &Path,
+    model: Arc<Model>,
+) -> anyhow::Result<(Assigned, Vec<StagedDir>)> {
+    let ctx = engine::session(&EngineConfig::default())?;
+    let assignments = StagedDir::create(&data.join(layout::ASSIGNMENTS))?;
+    let sink = SinkOptions::default();
+    let assigned = assign(&ctx, data, Arc::clone(&model), assignments.path(), &sink).await?;
+    mark(assignments.path(), &model.meta.version, assigned.rows)?;
+
+    let clusters = StagedDir::create(&data.join(layout::CLUSTERS))?;
+    let batch = clusters_batch(&assigned.labels, &model.meta.version)?;
+    let mut writer = ParquetSink::new(clusters.path(), "part-00", batch.schema(), &[], sink)?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    mark(
+        clusters.path(),
+        &model.meta.version,
+        assigned.labels.len() as u64,
+    )?;
+    Ok((assigned, vec![assignments, clusters]))
+}
+
+/// A small manifest saying which model made a scored table.
+fn mark(dir: &Path, version: &str, rows: u64) -> std::io::Result<()> {
+    let text = serde_json::json!({ "model_version": version, "rows": rows });
+    std::fs::write(dir.join(crate::layout::MANIFEST), format!("{text:#}\n"))
 }

@@ -3,8 +3,8 @@
 //! consumer context that tracks assignment, start position and lag, and
 //! producing a set of records while waiting for every acknowledgement.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -68,13 +68,29 @@ pub enum StartFrom {
 
 /// Consumer callbacks: logs rebalances, applies `--from` to partitions
 /// without a committed offset, remembers when partitions were last assigned
-/// (`--idle-exit` counts from there) and the lag librdkafka reports.
-#[derive(Debug)]
+/// (`--idle-exit` counts from there) and the lag librdkafka reports, and
+/// runs the owner's [`BeforeRevoke`] hook before partitions are taken away.
 pub struct StreamContext {
     from: StartFrom,
     assigned_at: Mutex<Option<Instant>>,
     assignment: Mutex<Vec<(String, i32)>>,
     lag: AtomicI64,
+    before_revoke: OnceLock<BeforeRevoke>,
+}
+
+/// Called inside the rebalance callback with the partitions about to be
+/// revoked, while this consumer still owns them (so it may commit them).
+pub type BeforeRevoke =
+    Box<dyn Fn(&BaseConsumer<StreamContext>, &TopicPartitionList) + Send + Sync>;
+
+impl std::fmt::Debug for StreamContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamContext")
+            .field("from", &self.from)
+            .field("assignment", &self.assignment)
+            .field("lag", &self.lag)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StreamContext {
@@ -84,6 +100,14 @@ impl StreamContext {
             assigned_at: Mutex::default(),
             assignment: Mutex::default(),
             lag: AtomicI64::new(-1),
+            before_revoke: OnceLock::new(),
+        }
+    }
+
+    /// Installs the hook run before partitions are revoked (once).
+    pub fn before_revoke(&self, hook: BeforeRevoke) {
+        if self.before_revoke.set(hook).is_err() {
+            tracing::warn!("a revoke hook was already installed");
         }
     }
 
@@ -202,6 +226,9 @@ impl ConsumerContext for StreamContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("partitions revoked: {}", tpl.count());
+                if let Some(hook) = self.before_revoke.get() {
+                    hook(consumer, tpl);
+                }
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {

@@ -15,6 +15,10 @@ pub const CAMPAIGNS: &str = "campaigns";
 pub const REJECTS: &str = "rejects";
 /// Counts, inputs, timings and versions of the run that made the directory.
 pub const MANIFEST: &str = "_manifest.json";
+/// Per-campaign cluster assignments (written by `batch` and `score`).
+pub const ASSIGNMENTS: &str = "assignments";
+/// Cluster labels of the model that made `assignments`.
+pub const CLUSTERS: &str = "clusters";
 /// The partition column of `campaigns`.
 pub const PARTITION_COLUMN: &str = "month";
 
@@ -24,6 +28,8 @@ pub const PARTITION_COLUMN: &str = "month";
 pub struct StagedDir {
     target: PathBuf,
     tmp: PathBuf,
+    /// Set once published: whether an old output was replaced.
+    replaced: Option<bool>,
     committed: bool,
 }
 
@@ -70,6 +76,7 @@ impl StagedDir {
         Ok(Self {
             target: target.to_path_buf(),
             tmp,
+            replaced: None,
             committed: false,
         })
     }
@@ -81,34 +88,74 @@ impl StagedDir {
 
     /// Moves the staged directory into place: an atomic exchange with the old
     /// output where the file system allows it, whose remains are then removed.
-    pub fn commit(mut self) -> io::Result<()> {
-        if self.target.exists() {
-            match rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &self.tmp,
-                rustix::fs::CWD,
-                &self.target,
-                rustix::fs::RenameFlags::EXCHANGE,
-            ) {
-                Ok(()) => {}
-                Err(_) => {
-                    // No RENAME_EXCHANGE here: move the old one aside under a
-                    // name of its own first. A crash between the two renames
-                    // leaves only the old copy, which the next run puts back
-                    // (see `repair_swap`).
-                    let old = old_copy_name(&self.target);
-                    fs::rename(&self.target, &old)?;
-                    fs::rename(&self.tmp, &self.target)?;
-                    fs::rename(&old, &self.tmp)?;
-                }
-            }
-            fs::remove_dir_all(&self.tmp)?;
+    pub fn commit(self) -> io::Result<()> {
+        commit_all(vec![self])
+    }
+
+    /// Puts the staged directory in place; an old output ends up at the
+    /// staging path until [`commit_all`] removes it or [`Self::unpublish`]
+    /// puts it back.
+    fn publish(&mut self) -> io::Result<()> {
+        let replaces = self.target.exists();
+        if replaces {
+            exchange(&self.tmp, &self.target)?;
         } else {
             fs::rename(&self.tmp, &self.target)?;
         }
-        self.committed = true;
+        self.replaced = Some(replaces);
         Ok(())
     }
+
+    /// Undoes [`Self::publish`].
+    fn unpublish(&self) -> io::Result<()> {
+        match self.replaced {
+            Some(true) => exchange(&self.tmp, &self.target),
+            Some(false) => fs::rename(&self.target, &self.tmp),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Publishes staged directories together: each is swapped into place, and
+/// the old copies are removed only once every swap succeeded. If one fails,
+/// those already swapped are swapped back, so the outputs stay all old.
+pub fn commit_all(mut dirs: Vec<StagedDir>) -> io::Result<()> {
+    for i in 0..dirs.len() {
+        if let Err(e) = dirs[i].publish() {
+            for done in dirs[..i].iter().rev() {
+                if let Err(undo) = done.unpublish() {
+                    tracing::error!(
+                        "cannot put back `{}` after a failed commit: {}",
+                        done.target.display(),
+                        io_message(&undo)
+                    );
+                }
+            }
+            return Err(e);
+        }
+    }
+    for dir in &mut dirs {
+        dir.committed = true;
+        if dir.replaced == Some(true) {
+            fs::remove_dir_all(&dir.tmp)?;
+        }
+    }
+    Ok(())
+}
+
+/// Exchanges two existing directories: atomically where the file system
+/// has `RENAME_EXCHANGE`, else by moving `b` aside under a name of its own
+/// first. A crash between those renames leaves only the old copy, which the
+/// next run puts back (see `repair_swap`).
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let flags = rustix::fs::RenameFlags::EXCHANGE;
+    if rustix::fs::renameat_with(rustix::fs::CWD, a, rustix::fs::CWD, b, flags).is_ok() {
+        return Ok(());
+    }
+    let old = old_copy_name(b);
+    fs::rename(b, &old)?;
+    fs::rename(a, b)?;
+    fs::rename(&old, a)
 }
 
 impl Drop for StagedDir {
@@ -292,5 +339,38 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(left, ["clean"]);
+    }
+
+    /// A staged output with one file holding `text`, replacing `target`.
+    fn staged(target: &Path, text: &str) -> StagedDir {
+        let staged = StagedDir::create(target).unwrap();
+        fs::write(staged.path().join(MANIFEST), text).unwrap();
+        staged
+    }
+
+    #[test]
+    fn outputs_committed_together_stay_all_old_when_one_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("c"),
+        );
+        commit_all(vec![staged(&a, "old a"), staged(&b, "old b")]).unwrap();
+        let broken = staged(&c, "new c");
+        // Publishing `c` fails: its staging directory is gone.
+        fs::remove_dir_all(broken.path()).unwrap();
+        let failed = commit_all(vec![staged(&a, "new a"), staged(&b, "new b"), broken]);
+        assert!(failed.is_err());
+        assert_eq!(fs::read_to_string(a.join(MANIFEST)).unwrap(), "old a");
+        assert_eq!(fs::read_to_string(b.join(MANIFEST)).unwrap(), "old b");
+        assert!(!c.exists());
+        let mut left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a", "b"], "no staging directory is left behind");
     }
 }

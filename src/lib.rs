@@ -12,6 +12,7 @@ pub mod commands;
 pub mod csv_records;
 pub mod dedup;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod features;
 pub mod generate;

@@ -11,7 +11,8 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 1) => "adlens=info",
         (false, _) => "adlens=debug,datafusion=info",
     };
-    let filter = EnvFilter::try_from_env("ADLENS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env(crate::env::EnvVars::ADLENS_LOG)
+        .unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -101,8 +101,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         k_curve,
     };
     let mut model = Model::new(meta, sample.vectorizer, centroids);
-    let (assigned, staged) =
-        crate::commands::score::score_into(&args.data, Arc::new(model.clone())).await?;
+    let (assigned, staged) = cluster::score_into(&args.data, Arc::new(model.clone())).await?;
     model.meta.inertia = assigned.inertia;
     model.meta.clusters = assigned.labels;
     let ms = |d: std::time::Duration| d.as_millis() as u64;
@@ -121,9 +120,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     fs::rename(&tmp, args.models.join(&version))?;
     // LATEST moves last: if publishing the outputs fails, LATEST still names
     // the model the outputs in place came from, and `--if-changed` retries.
-    for dir in staged {
-        dir.commit().context("moving assignments into place")?;
-    }
+    crate::layout::commit_all(staged).context("moving assignments and clusters into place")?;
     model::set_latest(&args.models, &version)?;
     if let Some(keep) = args.keep {
         prune(&args.models, keep, &version)?;

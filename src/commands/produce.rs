@@ -99,8 +99,18 @@ fn read(
         count += 1;
         let message = match record {
             Record::Fields { fields, .. } => encode(&fields, format)?,
-            // Sent on as read: the stream rejects it for the same reason.
-            Record::Broken { .. } => (Vec::new(), records.last_raw().to_vec()),
+            // Sent on as read: a CSV stream rejects it for the same reason;
+            // a JSON stream dead-letters it as `bad_json`, so say why here.
+            Record::Broken { line, reason, .. } => {
+                if format == InputFormat::Json {
+                    tracing::warn!(
+                        "`{}` line {line}: {} record sent as raw bytes",
+                        input.path,
+                        reason.as_str()
+                    );
+                }
+                (Vec::new(), records.last_raw().to_vec())
+            }
         };
         batch.push(message);
         if batch.len() == chunk && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {

@@ -7,7 +7,7 @@
 //! Parquet files holding them were closed. A crash replays what came after
 //! the last checkpoint, so a consumer may see a result twice, never zero times.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use arrow::array::{Array, AsArray};
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::cli::StreamArgs;
 use crate::engine;
@@ -25,6 +24,7 @@ use crate::error::Error;
 use crate::kafka::{self, LogContext, Outgoing, StreamContext};
 use crate::model::Model;
 use crate::reject::RejectReason;
+use crate::stream::checkpoint::Checkpoint;
 use crate::stream::decode::{self, Envelope};
 use crate::stream::tables::{Refusal, StreamTables};
 use crate::stream::watch::ModelWatch;
@@ -85,9 +85,8 @@ struct Stream<'a> {
     labels: Vec<String>,
     cluster_topics: Vec<String>,
     watch: ModelWatch,
-    tables: Option<StreamTables>,
-    /// Next offset to commit, per partition, since the last checkpoint.
-    pending: BTreeMap<i32, i64>,
+    /// Finished micro-batches not yet committed (shared with the revoke hook).
+    done: Checkpoint,
     last_checkpoint: Instant,
     last_record: Option<Instant>,
     totals: Totals,
@@ -131,6 +130,21 @@ impl<'a> Stream<'a> {
         );
         let tables = StreamTables::open(&args.data, &process, args.window_secs)
             .with_context(|| format!("opening the tables under `{}`", args.data.display()))?;
+        let done = Checkpoint::new(&args.input_topic, tables);
+        let on_revoke = done.clone();
+        consumer
+            .context()
+            .before_revoke(Box::new(move |consumer, revoked| {
+                // Commit what is finished while these partitions are still ours,
+                // so their next owner starts after it instead of replaying it.
+                tracing::info!(
+                    "committing finished work before {} partitions are revoked",
+                    revoked.count()
+                );
+                if let Err(e) = on_revoke.commit(consumer, None) {
+                    tracing::error!("{e:#}; the next owner replays from the last commit");
+                }
+            }));
         let watch = ModelWatch::new(
             &args.models,
             &model.meta.version,
@@ -146,8 +160,7 @@ impl<'a> Stream<'a> {
             labels: Vec::new(),
             cluster_topics: Vec::new(),
             watch,
-            tables: Some(tables),
-            pending: BTreeMap::new(),
+            done,
             last_checkpoint: Instant::now(),
             last_record: None,
             totals: Totals::default(),
@@ -298,15 +311,14 @@ impl<'a> Stream<'a> {
         self.produce(&results, &refusals, &dead, stop).await?;
 
         let micros = now.timestamp_micros();
-        let tables = self.tables.as_mut().expect("open while running");
-        for s in &scored {
-            tables.append_scored(s, messages, &self.model.meta.version, micros)?;
-        }
-        tables.append_refused(&refusals, micros)?;
-        for m in messages {
-            let next = self.pending.entry(m.partition).or_insert(0);
-            *next = (*next).max(m.offset + 1);
-        }
+        let version = &self.model.meta.version;
+        self.done
+            .finish(messages.iter().map(|m| (m.partition, m.offset)), |tables| {
+                for s in &scored {
+                    tables.append_scored(s, messages, version, micros)?;
+                }
+                tables.append_refused(&refusals, micros)
+            })?;
         let totals = &mut self.totals;
         totals.consumed += messages.len() as u64;
         totals.scored += results.len() as u64;
@@ -476,57 +488,29 @@ impl<'a> Stream<'a> {
     /// before: both sinks hold every record up to the committed offsets.
     fn checkpoint(&mut self) -> anyhow::Result<()> {
         self.last_checkpoint = Instant::now();
-        if let Some(tables) = self.tables.as_mut() {
-            tables
-                .checkpoint()
-                .context("closing the stream's Parquet files")?;
-        }
-        self.commit();
-        Ok(())
+        self.done.commit(&self.consumer, Some(&self.owned()))
     }
 
-    /// Commits pending offsets of the partitions this process still owns.
-    /// A refused commit (a rebalance moved the partition) is not an error:
-    /// the new owner replays from the last commit.
-    fn commit(&mut self) {
-        let owned: HashSet<i32> = self
-            .consumer
+    /// The input partitions this process owns now: a commit for one a
+    /// rebalance moved away would be refused, and its new owner replays it.
+    fn owned(&self) -> HashSet<i32> {
+        self.consumer
             .context()
             .assignment()
             .into_iter()
             .filter(|(t, _)| *t == self.args.input_topic)
             .map(|(_, p)| p)
-            .collect();
-        self.pending.retain(|p, _| owned.contains(p));
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, next) in &self.pending {
-            let _ =
-                tpl.add_partition_offset(&self.args.input_topic, *partition, Offset::Offset(*next));
-        }
-        let result = tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync));
-        match result {
-            Ok(()) => self.pending.clear(),
-            Err(e) => tracing::warn!("committing offsets failed (will retry): {e}"),
-        }
+            .collect()
     }
 
     /// Final checkpoint (commit only when the run succeeded) and summary.
-    fn close(&mut self, commit: bool) -> anyhow::Result<()> {
-        if let Some(tables) = self.tables.take() {
-            tables
-                .close()
-                .context("closing the stream's Parquet files")?;
-        }
-        if commit {
-            self.commit();
-        }
+    fn close(&mut self, succeeded: bool) -> anyhow::Result<()> {
+        let closed = if succeeded { self.checkpoint() } else { Ok(()) };
+        let closed = closed.and(self.done.close(succeeded));
         if self.progress {
             eprintln!("{}", summary(&self.totals));
         }
-        Ok(())
+        closed
     }
 }
 

@@ -2,8 +2,11 @@
 //! into `raw_campaigns` rows ([`decode`]), cleaned by the very SQL and UDFs
 //! `preprocess` runs ([`Cleaner`]), scored with [`Model::score`] like `adlens
 //! score` does ([`score`]), and appended to the Parquet tables of [`tables`];
-//! [`watch`] swaps in a retrained model between micro-batches.
+//! [`watch`] swaps in a retrained model between micro-batches, and
+//! [`checkpoint`] makes finished micro-batches durable before offsets are
+//! committed.
 
+pub mod checkpoint;
 pub mod decode;
 pub mod tables;
 pub mod watch;

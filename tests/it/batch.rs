@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use predicates::prelude::*;
 use predicates::str::contains;
 
 use crate::support::{adlens, preprocess, query, scalar};
@@ -192,6 +193,50 @@ fn cron_runs_skip_unchanged_data_never_overlap_and_prune() {
         .collect();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].file_name().to_string_lossy(), second);
+}
+
+/// Every entry under `dir`, with the contents of its files, for comparing
+/// before and after.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut entries = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(next) = todo.pop() {
+        for e in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = e.path();
+            let bytes = if path.is_dir() {
+                todo.push(path.clone());
+                Vec::new()
+            } else {
+                std::fs::read(&path).unwrap()
+            };
+            entries.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+#[test]
+fn a_failed_step_leaves_latest_and_the_outputs_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _) = prepared(tmp.path(), 2000);
+    let models = tmp.path().join("models");
+    batch(&data, &models, &[]).success();
+    let first = latest(&models);
+    // The clusters step fails: its table's directory no longer looks like
+    // an adlens output, which batch refuses to replace.
+    std::fs::remove_file(data.join("clusters/_manifest.json")).unwrap();
+    let (data_before, models_before) = (snapshot(&data), snapshot(&models));
+
+    batch(&data, &models, &["--seed", "99"])
+        .code(1)
+        .stderr(contains("clusters").and(contains("is not an adlens output")));
+    assert_eq!(latest(&models), first);
+    assert!(
+        snapshot(&data) == data_before,
+        "assignments and clusters are untouched, no staging left"
+    );
+    assert!(snapshot(&models) == models_before, "no new model version");
 }
 
 #[test]

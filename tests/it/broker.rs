@@ -16,7 +16,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 /// The tansu binary `make broker` installs (or `ADLENS_BROKER_BIN`).
 fn broker_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("ADLENS_BROKER_BIN") {
+    if let Some(bin) = std::env::var_os(adlens::env::EnvVars::ADLENS_BROKER_BIN) {
         return bin.into();
     }
     let cache = std::env::var_os("ADLENS_CACHE").map_or_else(

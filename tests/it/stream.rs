@@ -586,6 +586,46 @@ fn a_retrained_model_is_picked_up_and_a_broken_one_refused() {
     );
 }
 
+/// Records a stream process consumed, from its summary line.
+fn consumed(stderr: String) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("stream: done: "))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    line["stream: done: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_rebalance_commits_finished_work_before_partitions_move() {
+    let p = prepared(1500, 61);
+    let broker = Broker::start();
+    topics(&broker);
+    produce_all(&broker, &p.raw, &[]);
+    // A checkpoint interval longer than the test: only the revoke commits.
+    let a = spawn(stream_cmd(&broker, &p, 60, &["--checkpoint-ms", "600000"]));
+    wait_for_outputs(&broker, 1500, Duration::from_secs(60));
+    let before = broker::committed(&broker.addr, "adlens-stream", RAW);
+    assert!(
+        before.values().all(|o| *o == -1),
+        "nothing is committed before the rebalance: {before:?}"
+    );
+    let b = spawn(stream_cmd(&broker, &p, 6, &[]));
+    let b = consumed(finish_ok(b, Duration::from_secs(60)));
+    terminate(&a);
+    let a = consumed(finish_ok(a, Duration::from_secs(60)));
+    assert_eq!((a, b), (1500, 0), "the joining process replays nothing");
+    assert_eq!(
+        broker::count(&broker.addr, SCORED) + broker::count(&broker.addr, DEAD),
+        1500
+    );
+    assert_committed_to_the_end(&broker, "adlens-stream");
+}
+
 #[test]
 fn two_processes_in_one_group_share_the_partitions() {
     let p = prepared(3000, 51);
@@ -596,18 +636,6 @@ fn two_processes_in_one_group_share_the_partitions() {
     // Let both join before records arrive, then feed them for a few seconds.
     std::thread::sleep(Duration::from_secs(5));
     produce_all(&broker, &p.raw, &["--rate", "600"]);
-    let consumed = |stderr: String| -> u64 {
-        let line = stderr
-            .lines()
-            .find(|l| l.starts_with("stream: done: "))
-            .unwrap_or_else(|| panic!("no summary in {stderr}"));
-        line["stream: done: ".len()..]
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
     let (a, b) = (
         consumed(finish_ok(a, Duration::from_secs(120))),
         consumed(finish_ok(b, Duration::from_secs(120))),

@@ -5,21 +5,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{Map, Value};
 
-/// Settings adlens reads from the environment, removed so tests see defaults.
-const ADLENS_ENV: [&str; 7] = [
-    "ADLENS_DATA",
-    "ADLENS_LOG",
-    "ADLENS_PARTITIONS",
-    "ADLENS_MEMORY_LIMIT",
-    "ADLENS_BROKERS",
-    "ADLENS_MODELS",
-    "ADLENS_INPUT_TOPIC",
-];
-
 /// The `adlens` binary with a clean environment.
 pub fn adlens() -> Command {
     let mut cmd = Command::cargo_bin("adlens").expect("adlens binary is built");
-    for var in ADLENS_ENV {
+    for var in adlens::env::EnvVars::ALL {
         cmd.env_remove(var);
     }
     cmd
@@ -28,7 +17,7 @@ pub fn adlens() -> Command {
 /// The same, as a `std` command, for runs a test spawns and signals.
 pub fn adlens_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("adlens"));
-    for var in ADLENS_ENV {
+    for var in adlens::env::EnvVars::ALL {
         cmd.env_remove(var);
     }
     cmd

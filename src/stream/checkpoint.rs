@@ -1,0 +1,130 @@
+//! What a checkpoint makes durable: the stream's open Parquet tables and, per
+//! partition, the next offset they cover. The stream loop fills it; the
+//! loop's timer and the consumer's rebalance callback both checkpoint it, so
+//! partitions about to be revoked are committed up to the last finished
+//! micro-batch and their next owner does not replay it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::stream::tables::StreamTables;
+
+/// The finished work since the last commit, shared by the loop and the
+/// rebalance callback (which runs inside the consumer's poll, never while
+/// the loop holds the lock).
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    inner: Arc<Mutex<Finished>>,
+    topic: String,
+}
+
+#[derive(Debug)]
+struct Finished {
+    tables: Option<StreamTables>,
+    /// Next offset to commit, per partition.
+    pending: BTreeMap<i32, i64>,
+}
+
+impl Checkpoint {
+    pub fn new(topic: &str, tables: StreamTables) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Finished {
+                tables: Some(tables),
+                pending: BTreeMap::new(),
+            })),
+            topic: topic.to_string(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Finished> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a finished micro-batch: its rows go to the tables (by `write`)
+    /// and its offsets become pending.
+    pub fn finish(
+        &self,
+        offsets: impl IntoIterator<Item = (i32, i64)>,
+        write: impl FnOnce(&mut StreamTables) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut done = self.lock();
+        let tables = done
+            .tables
+            .as_mut()
+            .context("the stream's tables are closed")?;
+        write(tables)?;
+        for (partition, offset) in offsets {
+            let next = done.pending.entry(partition).or_insert(0);
+            *next = (*next).max(offset + 1);
+        }
+        Ok(())
+    }
+
+    /// Closes the open Parquet files, then commits the pending offsets of the
+    /// partitions in `owned` (all of them when `None`). A refused commit is
+    /// only logged: the partition's next owner replays from the last commit.
+    pub fn commit<C: ConsumerContext>(
+        &self,
+        consumer: &impl Consumer<C>,
+        owned: Option<&HashSet<i32>>,
+    ) -> anyhow::Result<()> {
+        let tpl = {
+            let mut done = self.lock();
+            if let Some(tables) = done.tables.as_mut() {
+                tables
+                    .checkpoint()
+                    .context("closing the stream's Parquet files")?;
+            }
+            if let Some(owned) = owned {
+                done.pending.retain(|p, _| owned.contains(p));
+            }
+            self.offsets(&done.pending)
+        };
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => self.committed(&tpl),
+            Err(e) => tracing::warn!("committing offsets failed (will retry): {e}"),
+        }
+        Ok(())
+    }
+
+    fn offsets(&self, pending: &BTreeMap<i32, i64>) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in pending {
+            let _ = tpl.add_partition_offset(&self.topic, *partition, Offset::Offset(*next));
+        }
+        tpl
+    }
+
+    /// Drops the pending offsets `tpl` committed, unless newer work came in.
+    fn committed(&self, tpl: &TopicPartitionList) {
+        let mut done = self.lock();
+        for e in tpl.elements() {
+            if let (Offset::Offset(sent), Some(next)) =
+                (e.offset(), done.pending.get(&e.partition()))
+                && *next <= sent
+            {
+                done.pending.remove(&e.partition());
+            }
+        }
+    }
+
+    /// Closes the tables for good. After a failed run the pending offsets
+    /// are dropped, so nothing (not even the revoke on shutdown) commits them.
+    pub fn close(&self, succeeded: bool) -> anyhow::Result<()> {
+        let mut done = self.lock();
+        if !succeeded {
+            done.pending.clear();
+        }
+        match done.tables.take() {
+            Some(tables) => tables.close().context("closing the stream's Parquet files"),
+            None => Ok(()),
+        }
+    }
+}
