@@ -8,7 +8,7 @@
 -- rule a record breaks otherwise.
 --
 -- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
--- `normalize_text`, `split_keywords`, `text_script`, `detect_language`) are
+-- `normalize_text`, `split_keywords`, `text_script`, `script_language`, `detect_language`) are
 -- documented in `src/clean/`.
 CREATE OR REPLACE VIEW cleaned_campaigns AS
 WITH typed AS (
@@ -63,9 +63,13 @@ SELECT
     keywords,
     description,
     -- The title says most about the campaign; descriptions are often
-    -- boilerplate (YouTube's and Facebook's are always English).
+    -- boilerplate (YouTube's and Facebook's are always English). So the
+    -- title's script decides where a script is enough (a Hindi title over
+    -- an English YouTube description is Hindi); elsewhere the detector reads
+    -- title and description together, as more text makes it surer.
     text_script(coalesce(title, description))          AS script,
-    detect_language(coalesce(title, description))      AS lang,
+    coalesce(script_language(coalesce(title, description)),
+             detect_language(concat_ws(' ', title, description))) AS lang,
     to_char(created_at, '%Y-%m')                       AS month,
     source_file,
     source_input,

@@ -1,5 +1,6 @@
 //! The cleaning rules as plain Rust functions. SQL reaches them through the
 //! scalar UDFs in [`crate::engine`]; nothing else should re-implement them.
 
+pub mod lang;
 pub mod text;
 pub mod url;

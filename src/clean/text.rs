@@ -1,6 +1,7 @@
 //! Text rules for titles, keywords and descriptions: entity decoding, Unicode
 //! NFKC, removal of control and invisible characters, whitespace collapsing,
-//! keyword splitting, and script/language detection.
+//! and keyword splitting. Script and language detection live in
+//! [`super::lang`].
 
 use std::borrow::Cow;
 
@@ -93,84 +94,6 @@ pub fn split_keywords(s: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Share of letters a non-Latin script needs to name a mixed text: Hindi or
-/// Chinese titles often carry English words and hashtags, yet they are what a
-/// user filtering for non-Latin campaigns is after.
-const NON_LATIN_SHARE: f64 = 0.10;
-
-/// The writing system of `s` by its letters (Unicode script names: `Latin`,
-/// `Cyrillic`, `Devanagari`, `Han`, `Arabic`, ...): the most used non-Latin
-/// script when it has at least a tenth of the letters, else the most used
-/// script; `None` when there are no letters.
-pub fn text_script(s: &str) -> Option<&'static str> {
-    use unicode_script::{Script, UnicodeScript};
-    let mut counts: Vec<(Script, usize)> = Vec::new();
-    let mut letters = 0usize;
-    for c in s.chars().filter(|c| c.is_alphabetic()) {
-        let script = c.script();
-        if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
-            continue;
-        }
-        // Japanese kana and Korean hangul mix with Han; count them as what they are.
-        letters += 1;
-        match counts.iter_mut().find(|(k, _)| *k == script) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((script, 1)),
-        }
-    }
-    let top = |latin: bool| {
-        counts
-            .iter()
-            .filter(|(k, _)| (*k == Script::Latin) == latin)
-            .max_by_key(|(_, n)| *n)
-    };
-    match top(false) {
-        Some((script, n)) if *n as f64 >= NON_LATIN_SHARE * letters as f64 => {
-            Some(script.full_name())
-        }
-        _ => counts
-            .iter()
-            .max_by_key(|(_, n)| *n)
-            .map(|(script, _)| script.full_name()),
-    }
-}
-
-/// How much text language detection looks at: trigram statistics settle
-/// well before this, and the cost grows with the length.
-const LANG_SAMPLE_BYTES: usize = 240;
-
-/// The languages language detection chooses from: the big ad markets'.
-/// whatlang scores every allowed language's trigram profile for each text, so
-/// its cost grows with this list: all of its ~70 languages took 63 µs per
-/// campaign title (80% of `preprocess`), these 24 about 25 µs, and the
-/// list keeps rare look-alikes (Latin, Esperanto, ...) from being guessed for
-/// short English titles.
-const LANGUAGES: [whatlang::Lang; 24] = {
-    use whatlang::Lang::*;
-    [
-        Eng, Deu, Spa, Fra, Por, Ita, Nld, Pol, Tur, Ind, Swe, Dan, Ces, Ron, Hun, Vie, Rus, Ukr,
-        Ara, Hin, Jpn, Cmn, Kor, Tha,
-    ]
-};
-
-static DETECTOR: std::sync::LazyLock<whatlang::Detector> =
-    std::sync::LazyLock::new(|| whatlang::Detector::with_allowlist(LANGUAGES.to_vec()));
-
-/// The likely language of `s` as an ISO 639-3 code (`eng`, `deu`, `hin`, ...),
-/// or `None` when the text is too short or ambiguous to tell.
-pub fn detect_language(s: &str) -> Option<&'static str> {
-    let sample = truncate_at_char(s, LANG_SAMPLE_BYTES);
-    let info = DETECTOR.detect(sample)?;
-    // Single-language scripts are certain whatever the length; for Latin or
-    // Cyrillic text the trigram guess must be confident to be worth keeping.
-    let sure = info.confidence() >= 0.5
-        || !matches!(
-            info.script(),
-            whatlang::Script::Latin | whatlang::Script::Cyrillic | whatlang::Script::Arabic
-        );
-    sure.then(|| info.lang().code())
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -267,42 +190,6 @@ mod tests {
         assert_eq!(
             split_keywords("DDI microsoft, DDI Azure"),
             ["ddi microsoft", "ddi azure"]
-        );
-    }
-
-    #[test]
-    fn detects_scripts_and_languages() {
-        assert_eq!(
-            text_script(
-                "भागो पापा भागो 😂 ~ mini wood toy-woodworking art skill wood / hand crafts / #shorts - YouTube"
-            ),
-            Some("Devanagari")
-        );
-        assert_eq!(text_script("5月17日AI 智能選股 技嘉 欣興"), Some("Han"));
-        assert_eq!(text_script("Sale! Москва"), Some("Cyrillic"));
-        assert_eq!(
-            text_script("Grijs adidas Originals SS Track Pants Junior - JD Sports"),
-            Some("Latin")
-        );
-        assert_eq!(text_script("Kitab Tamadun Korea"), Some("Latin"));
-        assert_eq!(text_script("12345 !!"), None);
-        assert_eq!(
-            detect_language(
-                "Wij zoeken jou. Een mens dat lacht, soms foutjes maakt, en zin heeft in een nieuwe baan als Chauffeur"
-            ),
-            Some("nld")
-        );
-        assert_eq!(
-            detect_language(
-                "Spend your summer holiday in the diverse region of Dalmatia in Croatia and enjoy spectacular creeks"
-            ),
-            Some("eng")
-        );
-        assert_eq!(
-            detect_language(
-                "Sukienka z dresowej dzianiny, szary, dostępna w naszym sklepie internetowym"
-            ),
-            Some("pol")
         );
     }
 

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::clean::{text, url};
+use crate::clean::{lang, text, url};
 
 /// The string-to-string cleaning rules callable from SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,17 +27,20 @@ pub enum TextRule {
     NormalizeText,
     /// `text_script(text)`: dominant Unicode script.
     TextScript,
+    /// `script_language(text)`: the language the text's script settles alone.
+    ScriptLanguage,
     /// `detect_language(text)`: ISO 639-3 language code.
     DetectLanguage,
 }
 
 impl TextRule {
-    pub const ALL: [TextRule; 6] = [
+    pub const ALL: [TextRule; 7] = [
         Self::CanonicalUrl,
         Self::UrlHost,
         Self::RegisteredDomain,
         Self::NormalizeText,
         Self::TextScript,
+        Self::ScriptLanguage,
         Self::DetectLanguage,
     ];
 
@@ -48,6 +51,7 @@ impl TextRule {
             Self::RegisteredDomain => "registered_domain",
             Self::NormalizeText => "normalize_text",
             Self::TextScript => "text_script",
+            Self::ScriptLanguage => "script_language",
             Self::DetectLanguage => "detect_language",
         }
     }
@@ -58,8 +62,9 @@ impl TextRule {
             Self::UrlHost => url::url_host(s).map(Cow::Borrowed),
             Self::RegisteredDomain => url::registered_domain(s).map(Cow::Borrowed),
             Self::NormalizeText => text::normalize_text(s),
-            Self::TextScript => text::text_script(s).map(Cow::Borrowed),
-            Self::DetectLanguage => text::detect_language(s).map(Cow::Borrowed),
+            Self::TextScript => lang::text_script(s).map(Cow::Borrowed),
+            Self::ScriptLanguage => lang::script_language(s).map(Cow::Borrowed),
+            Self::DetectLanguage => lang::detect_language(s).map(Cow::Borrowed),
         }
     }
 }

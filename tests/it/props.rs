@@ -3,7 +3,7 @@
 //! bytes to the CSV splitter and the Kafka message decoder; a panic anywhere
 //! fails the test. Outputs are also checked for the promises they make.
 
-use adlens::clean::{text, url};
+use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
 use adlens::features::{CampaignText, FeatureParams};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
@@ -61,8 +61,8 @@ proptest! {
         for keyword in text::split_keywords(&raw) {
             prop_assert!(!keyword.is_empty());
         }
-        let _ = text::text_script(&raw);
-        let _ = text::detect_language(&raw);
+        let _ = lang::text_script(&raw);
+        let _ = lang::detect_language(&raw);
         let cut = text::truncate_at_char(&raw, max);
         prop_assert!(cut.len() <= max && raw.starts_with(cut));
     }

@@ -86,3 +86,42 @@ fn real_rows_are_cleaned() {
         "expected the sample's Facebook pages, got {facebook}"
     );
 }
+
+/// Every row the detector does not call English, with the language a reader
+/// of the title and description would name. Script-only rows (Han,
+/// Devanagari) are settled by the title's script, even over an English
+/// YouTube description. `ind` for the Malay `Kitab Tamadun` row: Malay is not
+/// among the detector's languages and Indonesian is its nearest.
+#[test]
+fn non_english_rows_get_their_language() {
+    let Some((_tmp, rows)) = cleaned() else {
+        return;
+    };
+    let mut found: Vec<(i64, &str)> = rows
+        .iter()
+        .filter_map(|r| Some((r["campaign_id"].as_i64()?, r.get("lang")?.as_str()?)))
+        .filter(|(_, lang)| *lang != "eng")
+        .collect();
+    found.sort();
+    let expected = [
+        (1761256713, "pol"), // Sukienka z dresowej dzianiny, RESERVED
+        (1761257240, "ita"), // Moleskine Classic Notebook, Taccuino a Righe
+        (1761258047, "tur"), // Catelli %100 Deri Ortopedik Erkek ...
+        (1761258864, "ita"), // Porte industriali | Rite-Hite
+        (1761258918, "nld"), // Werken in Logistiek als Mens
+        (1761259343, "ita"), // Cagliari (IT) → Venezia (IT) (Italian description)
+        (1761259432, "spa"), // Encuentra lo mejor de Nike
+        (1761259668, "ind"), // Bioskop Online (Nikmati semua film Indonesia ...)
+        (1761260277, "cmn"), // 5月17日AI 智能選股 ...
+        (1761260576, "spa"), // Cicloturismo - Federación Bizkaina de Ciclismo
+        (1761261373, "ind"), // Kitab Tamadun Korea (Pra-Tempah)
+        (1761261845, "hin"), // भागो पापा भागो 😂 ~ mini wood toy-
+    ];
+    assert_eq!(found, expected);
+    // NULLs are left out of the JSON rows.
+    let answered = rows
+        .iter()
+        .filter(|r| r.get("lang").is_some_and(|l| !l.is_null()))
+        .count();
+    assert_eq!(answered, 67, "rows with a language");
+}
