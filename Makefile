@@ -16,8 +16,10 @@ BENCH_ROWS ?= 3000000
 # The size of the reference dump (campaign-data-2023 has 32,949,122 rows).
 FULL_ROWS ?= 33000000
 STREAM_BENCH_ROWS ?= 1000000
-# Python venv for the notebooks (outside the work tree, like the build cache).
+# Python venvs for the notebooks and for the bench's peers (outside the work
+# tree, like the build cache).
 VENV ?= $(HOME)/.cache/adlens/venv
+BENCH_VENV ?= $(HOME)/.cache/adlens/bench-venv
 DASHBOARD_PORT ?= 8080
 # `sudo` when not root, for apt-get.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -98,12 +100,17 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-bench: release broker ## Time preprocess, batch, score (3M rows) and stream (1M records through the local broker)
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: release broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), batch, score (3M rows) and stream (1M records, vs a bare pipe)
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
-	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models
+	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models $(BENCH_VENV)/bin/python
 	@test -f data/bench/raw-$(STREAM_BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(STREAM_BENCH_ROWS) --seed 99 --out data/bench/raw-$(STREAM_BENCH_ROWS).csv
-	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT)
+	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT) $(BENCH_VENV)/bin/python
 
 bench-full: release ## Time preprocess on a full-size dump (FULL_ROWS, 33M: ~9 GB, generated once under data/bench/)
 	@mkdir -p data/bench

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Times `adlens preprocess`, `adlens batch` and `adlens score` on one dump and
-# prints rows/s, MB/s and peak RSS for each (release build).
-# Usage: scripts/bench.sh ADLENS_BIN RAW_CSV OUT_DIR MODELS_DIR
+# prints rows/s, MB/s and peak RSS for each (release build). Preprocess runs
+# BENCH_RUNS times (default 3) alternating with DuckDB's version of the job
+# (bench/duckdb_job.py) on the same file; medians and their ratio are printed.
+# Usage: scripts/bench.sh ADLENS_BIN RAW_CSV OUT_DIR MODELS_DIR PYTHON
 set -euo pipefail
-bin=$1 raw=$2 out=$3 models=$4
+bin=$1 raw=$2 out=$3 models=$4 python=$5
+runs=${BENCH_RUNS:-3}
+here=$(dirname "$0")
 bytes=$(stat -c %s "$raw")
 
 # run NAME CMD...: runs CMD under /usr/bin/time, sets $secs and $rss_mib.
@@ -16,10 +20,21 @@ run() {
   rm -f "$log"
 }
 
-run "$bin" --quiet preprocess --input "$raw" --output "$out"
+adlens_secs=() duck_secs=() adlens_rss=() duck_rss=()
+for _ in $(seq "$runs"); do
+  run "$bin" --quiet preprocess --input "$raw" --output "$out"
+  adlens_secs+=("$secs") adlens_rss+=("$rss_mib")
+  run "$python" "$here/../bench/duckdb_job.py" "$raw" "$out.duckdb.parquet"
+  duck_secs+=("$secs") duck_rss+=("$rss_mib")
+done
+rm -f "$out.duckdb.parquet"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+secs=$(median "${adlens_secs[@]}") rss_mib=$(median "${adlens_rss[@]}")
+duck=$(median "${duck_secs[@]}") duck_mib=$(median "${duck_rss[@]}")
 records=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts']['records_in'])" "$out/_manifest.json")
 rows=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts']['rows_out'])" "$out/_manifest.json")
-python3 -c "import sys; r,b,s,m=map(float,sys.argv[1:]); print(f'preprocess: {r:,.0f} records, {b/1e6:,.0f} MB in {s:.2f} s: {r/s:,.0f} rows/s, {b/1e6/s:.1f} MB/s, peak RSS {m:,.0f} MiB')" "$records" "$bytes" "$secs" "$rss_mib"
+python3 -c "import sys; r,b,s,m=map(float,sys.argv[1:]); print(f'preprocess (median of $runs): {r:,.0f} records, {b/1e6:,.0f} MB in {s:.2f} s: {r/s:,.0f} rows/s, {b/1e6/s:.1f} MB/s, peak RSS {m:,.0f} MiB')" "$records" "$bytes" "$secs" "$rss_mib"
+python3 -c "import sys; a,d,m=map(float,sys.argv[1:]); print(f'duckdb peer (median of $runs): {d:.2f} s, peak RSS {m:,.0f} MiB; adlens / duckdb wall: {a/d:.2f}x')" "$secs" "$duck" "$duck_mib"
 
 rm -rf "$models"
 run "$bin" --quiet batch --data "$out" --models "$models" --k 16
@@ -30,7 +45,7 @@ m = json.load(open(f"{models}/{open(models + '/LATEST').read().strip()}/model.js
 t, tr = m["timings_ms"], m["training"]
 print(f"batch: {rows:,.0f} rows in {secs:.2f} s, peak RSS {rss:,.0f} MiB")
 print(f"  features (read + sample {tr['sampled_rows']:,} + IDF): {t['sample_and_features']/1000:.2f} s, {rows/(t['sample_and_features']/1000):,.0f} rows/s scanned")
-print(f"  training ({tr['steps']} mini-batch steps of {tr['batch_rows']}, k={m['k']}, dim={m['features']['dim']}): {t['train']/1000:.2f} s")
+print(f"  training ({tr['steps']} iterations over {tr['sampled_rows']:,} rows, {tr['n_runs']} runs, k={m['k']}, dim={m['features']['dim']}): {t['train']/1000:.2f} s")
 print(f"  scoring + assignments: {t['score']/1000:.2f} s, {rows/(t['score']/1000):,.0f} rows/s")
 PY
 

@@ -66,10 +66,16 @@ SELECT
     -- boilerplate (YouTube's and Facebook's are always English). So the
     -- title's script decides where a script is enough (a Hindi title over
     -- an English YouTube description is Hindi); elsewhere the detector reads
-    -- title and description together, as more text makes it surer.
+    -- title and description together, as more text makes it surer, except
+    -- on platforms whose descriptions are the platform's own English text
+    -- (`See posts, photos and more on Facebook.`), not the advertiser's.
     text_script(coalesce(title, description))          AS script,
     coalesce(script_language(coalesce(title, description)),
-             detect_language(concat_ws(' ', title, description))) AS lang,
+             detect_language(CASE
+                 WHEN registered_domain(url_host(url)) IN ('facebook.com', 'youtube.com', 'instagram.com')
+                     THEN coalesce(title, description)
+                 ELSE concat_ws(' ', title, description)
+             END))                                     AS lang,
     to_char(created_at, '%Y-%m')                       AS month,
     source_file,
     source_input,

@@ -228,19 +228,20 @@ pub struct BatchArgs {
     #[arg(long, default_value_t = 100_000)]
     pub sample_rows: u64,
 
-    /// Rows per mini-batch.
-    #[arg(long, default_value_t = 4096)]
+    /// Rows of the sample the centroid seeding draws from (a seeded subset;
+    /// the whole sample by default).
+    #[arg(long, default_value_t = 100_000)]
     pub batch_rows: usize,
 
-    /// Most mini-batch steps.
+    /// Most k-means iterations per run.
     #[arg(long, default_value_t = 100)]
     pub max_iterations: u64,
 
-    /// Stop when the centroids move less than this in a step (after one pass).
+    /// Stop when no centroid moves more than this in an iteration.
     #[arg(long, default_value_t = 1e-4)]
     pub tolerance: f64,
 
-    /// Initialisations tried on the first batch; the best is kept.
+    /// Whole k-means runs (seeding and iterations); the lowest inertia is kept.
     #[arg(long, default_value_t = 3)]
     pub n_runs: usize,
 

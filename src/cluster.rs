@@ -1,6 +1,6 @@
 //! Training and scoring over the cleaned campaigns: a deterministic sample
-//! fits the IDF table and the k-means centroids (linfa's mini-batch k-means,
-//! so memory is bounded by the sample, not the data set); one parallel pass
+//! fits the IDF table and the k-means centroids (sparse k-means,
+//! [`kmeans`], so memory is bounded by the sample, not the data set); one parallel pass
 //! then assigns every campaign to its nearest centroid and gathers what each
 //! cluster means (sizes, top domains, central examples, radius).
 
@@ -17,21 +17,13 @@ use arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use linfa::DatasetBase;
-use linfa::prelude::*;
-use linfa_clustering::{IncrKMeansError, KMeans, KMeansInit};
-use linfa_nn::distance::L2Dist;
-use ndarray::Array2;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_pcg::Pcg64Mcg;
-use rand_xoshiro::rand_core::SeedableRng as _;
 
 use crate::engine::{self, EngineConfig};
 use crate::features::{
     CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
     fnv1a64,
 };
+use crate::kmeans;
 use crate::layout::{self, StagedDir};
 use crate::model::{ClusterLabel, Model};
 use crate::writer::{ParquetSink, SinkOptions};
@@ -190,20 +182,8 @@ fn ids(batch: &RecordBatch) -> anyhow::Result<Int64Array> {
         .clone())
 }
 
-fn dense(vectors: &[&SparseVec], dim: usize) -> Array2<f32> {
-    let mut out = Array2::<f32>::zeros((vectors.len(), dim));
-    for (row, v) in vectors.iter().enumerate() {
-        for (i, x) in v.iter() {
-            out[[row, *i as usize]] = *x;
-        }
-    }
-    out
-}
-
-/// Mini-batch k-means over the sample: batches of `batch_rows` drawn from a
-/// seeded shuffle, for at least one pass over the sample and until the
-/// centroids move less than `tolerance` or `max_steps` is reached.
-/// Returns the centroids and the number of steps taken.
+/// Sparse spherical k-means over the sample (see [`kmeans`]). Returns the
+/// centroids and the iterations of the winning run.
 pub fn train(
     vectors: &[SparseVec],
     dim: usize,
@@ -215,48 +195,20 @@ pub fn train(
         "only {} sampled rows for k = {k}: lower --k or raise --sample-rows",
         vectors.len()
     );
-    let init = match options.init {
-        Init::KMeansPlusPlus => KMeansInit::KMeansPlusPlus,
-        Init::KMeansPara => KMeansInit::KMeansPara,
-        Init::Random => KMeansInit::Random,
+    let params = kmeans::Params {
+        k,
+        seeding: match options.init {
+            Init::KMeansPlusPlus => kmeans::Seeding::PlusPlus,
+            Init::KMeansPara => kmeans::Seeding::Parallel,
+            Init::Random => kmeans::Seeding::Random,
+        },
+        n_runs: options.n_runs,
+        batch_rows: options.batch_rows,
+        max_steps: options.max_steps,
+        tolerance: options.tolerance,
+        seed: options.seed,
     };
-    let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(options.seed);
-    let params = KMeans::params_with(k, rng, L2Dist)
-        .n_runs(options.n_runs.max(1))
-        .tolerance(options.tolerance as f32)
-        .init_method(init)
-        .check()?;
-    let mut order: Vec<usize> = (0..vectors.len()).collect();
-    let mut shuffle = Pcg64Mcg::seed_from_u64(options.seed);
-    let batch_rows = options.batch_rows.max(k).min(vectors.len());
-    let batches_per_pass = vectors.len().div_ceil(batch_rows) as u64;
-    let mut model = None;
-    let mut step = 0u64;
-    'passes: loop {
-        order.shuffle(&mut shuffle);
-        for chunk in order.chunks(batch_rows) {
-            let rows: Vec<&SparseVec> = chunk.iter().map(|&i| &vectors[i]).collect();
-            let dataset = DatasetBase::from(dense(&rows, dim));
-            step += 1;
-            let (next, converged) = match params.fit_with(model.take(), &dataset) {
-                Ok(m) => (m, true),
-                Err(IncrKMeansError::NotConverged(m)) => (m, false),
-                Err(e) => return Err(anyhow::anyhow!("k-means failed: {e}")),
-            };
-            model = Some(next);
-            if (converged && step >= batches_per_pass) || step >= options.max_steps.max(1) {
-                break 'passes;
-            }
-        }
-    }
-    let model = model.expect("at least one step ran");
-    let centroids = model
-        .centroids()
-        .rows()
-        .into_iter()
-        .map(|r| r.to_vec())
-        .collect();
-    Ok((centroids, step))
+    Ok(kmeans::train(vectors, dim, &params))
 }
 
 /// Simplified silhouette (distances to centroids instead of to every point),

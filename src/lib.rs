@@ -18,6 +18,7 @@ pub mod features;
 pub mod generate;
 pub mod ingest;
 pub mod kafka;
+pub mod kmeans;
 pub mod layout;
 pub mod logging;
 pub mod manifest;
