@@ -44,7 +44,13 @@ fn dominant_script(s: &str) -> Option<Script> {
     let mut counts: Vec<(Script, usize)> = Vec::new();
     let mut letters = 0usize;
     for c in s.chars().filter(|c| c.is_alphabetic()) {
-        let script = c.script();
+        // ASCII letters are Latin: skip the table lookup for the common case
+        // (it was 7% of `preprocess`).
+        let script = if c.is_ascii() {
+            Script::Latin
+        } else {
+            c.script()
+        };
         if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
             continue;
         }
