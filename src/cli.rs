@@ -246,8 +246,8 @@ pub struct BatchArgs {
     pub n_runs: usize,
 
     /// Centroid initialisation.
-    #[arg(long, value_enum, default_value_t = crate::cluster::Init::KMeansPlusPlus)]
-    pub init: crate::cluster::Init,
+    #[arg(long, value_enum, default_value_t = crate::kmeans::Init::KMeansPlusPlus)]
+    pub init: crate::kmeans::Init,
 
     /// Seed of the sample, the initialisation and the batch order.
     #[arg(long, default_value_t = 42)]

@@ -23,44 +23,10 @@ use crate::features::{
     CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
     fnv1a64,
 };
-use crate::kmeans;
+use crate::kmeans::{self, TrainOptions};
 use crate::layout::{self, StagedDir};
 use crate::model::{ClusterLabel, Model};
 use crate::writer::{ParquetSink, SinkOptions};
-
-/// How centroids are initialised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-pub enum Init {
-    /// k-means++ (default).
-    #[value(name = "kmeans++")]
-    KMeansPlusPlus,
-    /// k-means||, the parallel variant for large k.
-    #[value(name = "kmeans||")]
-    KMeansPara,
-    /// Random records.
-    Random,
-}
-
-impl Init {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::KMeansPlusPlus => "kmeans++",
-            Self::KMeansPara => "kmeans||",
-            Self::Random => "random",
-        }
-    }
-}
-
-/// Training settings.
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    pub init: Init,
-    pub n_runs: usize,
-    pub batch_rows: usize,
-    pub max_steps: u64,
-    pub tolerance: f64,
-    pub seed: u64,
-}
 
 /// Registers `data/campaigns` and returns its feature columns and ids, one stream per partition.
 pub async fn campaign_streams(
@@ -195,40 +161,14 @@ pub fn train(
         "only {} sampled rows for k = {k}: lower --k or raise --sample-rows",
         vectors.len()
     );
-    let params = kmeans::Params {
-        k,
-        seeding: match options.init {
-            Init::KMeansPlusPlus => kmeans::Seeding::PlusPlus,
-            Init::KMeansPara => kmeans::Seeding::Parallel,
-            Init::Random => kmeans::Seeding::Random,
-        },
-        n_runs: options.n_runs,
-        batch_rows: options.batch_rows,
-        max_steps: options.max_steps,
-        tolerance: options.tolerance,
-        seed: options.seed,
-    };
-    Ok(kmeans::train(vectors, dim, &params))
+    Ok(kmeans::train(vectors, dim, k, options))
 }
 
 /// Simplified silhouette (distances to centroids instead of to every point),
 /// averaged over the vectors: cheap enough to compare several k.
-pub fn simplified_silhouette(centroids: &[Vec<f32>], vectors: &[SparseVec]) -> f64 {
-    // Centroid norms once, not once per vector: k·dim work saved per point.
-    let norms: Vec<f32> = centroids
-        .iter()
-        .map(|c| c.iter().map(|x| x * x).sum())
-        .collect();
+pub fn simplified_silhouette(centroids: &kmeans::Centroids, vectors: &[SparseVec]) -> f64 {
     let scores = vectors.iter().map(|v| {
-        let x2: f32 = v.iter().map(|(_, x)| x * x).sum();
-        let mut d: Vec<f32> = centroids
-            .iter()
-            .zip(&norms)
-            .map(|(c, c2)| {
-                let dot: f32 = v.iter().map(|(i, x)| x * c[*i as usize]).sum();
-                (x2 + c2 - 2.0 * dot).max(0.0).sqrt()
-            })
-            .collect();
+        let mut d: Vec<f32> = centroids.squared_distances(v).map(f32::sqrt).collect();
         d.sort_by(f32::total_cmp);
         let (a, b) = (d[0] as f64, d.get(1).copied().unwrap_or(d[0]) as f64);
         if b.max(a) > 0.0 {
@@ -408,7 +348,7 @@ pub async fn assign(
 /// A cluster in words: its heaviest centroid terms (bucket labels without
 /// URL prefixes), most common domains and most central titles.
 fn label(model: &Model, cluster: usize, stats: ClusterStats) -> ClusterLabel {
-    let centroid = &model.centroids[cluster];
+    let centroid = &model.centroids.rows()[cluster];
     let mut buckets: Vec<usize> = (0..centroid.len()).collect();
     buckets.sort_by(|a, b| centroid[*b].total_cmp(&centroid[*a]));
     let top_terms = buckets

@@ -21,22 +21,33 @@ use rayon::prelude::*;
 use crate::features::SparseVec;
 
 /// How centroids are seeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seeding {
-    /// k-means++ (D² sampling, one centroid at a time).
-    PlusPlus,
-    /// k-means|| (Bahmani et al. 2012): a few rounds of oversampling, then
-    /// k-means++ over the weighted candidates.
-    Parallel,
-    /// k distinct random rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Init {
+    /// k-means++ (default): D² sampling, one centroid at a time.
+    #[value(name = "kmeans++")]
+    KMeansPlusPlus,
+    /// k-means|| (Bahmani et al. 2012), the parallel variant for large k: a
+    /// few rounds of oversampling, then k-means++ over the weighted candidates.
+    #[value(name = "kmeans||")]
+    KMeansPara,
+    /// k distinct random records.
     Random,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KMeansPlusPlus => "kmeans++",
+            Self::KMeansPara => "kmeans||",
+            Self::Random => "random",
+        }
+    }
 }
 
 /// Training settings.
 #[derive(Debug, Clone)]
-pub struct Params {
-    pub k: usize,
-    pub seeding: Seeding,
+pub struct TrainOptions {
+    pub init: Init,
     /// Whole runs (seeding and iterations); the lowest inertia is kept.
     pub n_runs: usize,
     /// Rows the seeding draws from.
@@ -48,25 +59,49 @@ pub struct Params {
     pub seed: u64,
 }
 
-/// Dense centroids with their squared norms.
+/// Dense centroids with their squared norms: the one home of the
+/// nearest-centroid arithmetic, used by training, scoring ([`crate::model`])
+/// and the silhouette that picks k.
 #[derive(Debug, Clone)]
 pub struct Centroids {
-    pub rows: Vec<Vec<f32>>,
+    rows: Vec<Vec<f32>>,
     norms: Vec<f32>,
 }
 
 impl Centroids {
-    fn new(rows: Vec<Vec<f32>>) -> Self {
+    pub fn new(rows: Vec<Vec<f32>>) -> Self {
         let norms = rows.iter().map(|c| dot_dense(c, c)).collect();
         Self { rows, norms }
     }
 
-    /// The nearest centroid to `x` and the squared distance to it.
-    pub fn nearest(&self, x: &SparseVec) -> (usize, f32) {
+    /// `k` rows of `dim` values.
+    pub fn rows(&self) -> &[Vec<f32>] {
+        &self.rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The squared Euclidean distance from `x` to each centroid, from
+    /// `|x|² + |c|² - 2·x·c`, so a sparse row costs its non-zeros per centroid.
+    pub fn squared_distances<'a>(&'a self, x: &'a SparseVec) -> impl Iterator<Item = f32> + 'a {
         let x2: f32 = x.iter().map(|(_, v)| v * v).sum();
+        self.rows
+            .iter()
+            .zip(&self.norms)
+            .map(move |(c, c2)| (x2 + c2 - 2.0 * dot(x, c)).max(0.0))
+    }
+
+    /// The nearest centroid to `x` (the first on a tie) and the squared
+    /// distance to it.
+    pub fn nearest(&self, x: &SparseVec) -> (usize, f32) {
         let mut best = (0, f32::INFINITY);
-        for (j, (c, c2)) in self.rows.iter().zip(&self.norms).enumerate() {
-            let d = (x2 + c2 - 2.0 * dot(x, c)).max(0.0);
+        for (j, d) in self.squared_distances(x).enumerate() {
             if d < best.1 {
                 best = (j, d);
             }
@@ -102,13 +137,18 @@ fn inertia(centroids: &Centroids, rows: &[&SparseVec]) -> f64 {
         .sum()
 }
 
-/// Trains `params.k` centroids on `vectors`: `n_runs` times, seeding from
+/// Trains `k` centroids on `vectors`: `n_runs` times, seeding from
 /// `batch_rows` rows of a seeded shuffle and then running Lloyd's iterations
 /// over all of `vectors` until no centroid moves more than `tolerance` or
 /// `max_steps` is reached; the run with the lowest inertia wins. Returns the
 /// centroids and the iterations of the winning run.
-pub fn train(vectors: &[SparseVec], dim: usize, params: &Params) -> (Vec<Vec<f32>>, u64) {
-    let k = params.k.clamp(1, vectors.len().max(1));
+pub fn train(
+    vectors: &[SparseVec],
+    dim: usize,
+    k: usize,
+    params: &TrainOptions,
+) -> (Vec<Vec<f32>>, u64) {
+    let k = k.clamp(1, vectors.len().max(1));
     let mut rng = Pcg64Mcg::seed_from_u64(params.seed);
     let rows: Vec<&SparseVec> = vectors.iter().collect();
     let best = (0..params.n_runs.max(1))
@@ -117,7 +157,7 @@ pub fn train(vectors: &[SparseVec], dim: usize, params: &Params) -> (Vec<Vec<f32
             order.shuffle(&mut rng);
             let seeding_rows = params.batch_rows.max(k).min(rows.len().max(1));
             let subset: Vec<&SparseVec> = order[..seeding_rows].iter().map(|&i| rows[i]).collect();
-            let mut centroids = Centroids::new(seed(&subset, k, dim, params.seeding, &mut rng));
+            let mut centroids = Centroids::new(seed(&subset, k, dim, params.init, &mut rng));
             let mut steps = 0;
             while steps < params.max_steps.max(1) {
                 steps += 1;
@@ -198,17 +238,11 @@ fn lloyd(centroids: &mut Centroids, rows: &[&SparseVec], dim: usize) -> f64 {
 }
 
 /// Initial centroids from `rows` (at least `k` of them).
-fn seed(
-    rows: &[&SparseVec],
-    k: usize,
-    dim: usize,
-    how: Seeding,
-    rng: &mut Pcg64Mcg,
-) -> Vec<Vec<f32>> {
+fn seed(rows: &[&SparseVec], k: usize, dim: usize, how: Init, rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
     let picked = match how {
-        Seeding::Random => rand::seq::index::sample(rng, rows.len(), k).into_vec(),
-        Seeding::PlusPlus => plus_plus(rows, &vec![1.0; rows.len()], k, rng),
-        Seeding::Parallel => parallel(rows, k, rng),
+        Init::Random => rand::seq::index::sample(rng, rows.len(), k).into_vec(),
+        Init::KMeansPlusPlus => plus_plus(rows, &vec![1.0; rows.len()], k, rng),
+        Init::KMeansPara => parallel(rows, k, rng),
     };
     picked.into_iter().map(|i| to_dense(rows[i], dim)).collect()
 }
@@ -340,24 +374,23 @@ mod tests {
     #[test]
     fn separated_groups_are_found_by_every_seeding() {
         let rows = groups();
-        for seeding in [Seeding::PlusPlus, Seeding::Parallel, Seeding::Random] {
-            let params = Params {
-                k: 3,
-                seeding,
+        for init in [Init::KMeansPlusPlus, Init::KMeansPara, Init::Random] {
+            let params = TrainOptions {
+                init,
                 n_runs: 3,
                 batch_rows: 64,
                 max_steps: 50,
                 tolerance: 1e-4,
                 seed: 7,
             };
-            let (rows_c, _) = train(&rows, 32, &params);
+            let (rows_c, _) = train(&rows, 32, 3, &params);
             let c = Centroids::new(rows_c);
             let label = |x: &SparseVec| c.nearest(x).0;
             for (i, x) in rows.iter().enumerate() {
-                assert_eq!(label(x), label(&rows[i % 3]), "{seeding:?} row {i}");
+                assert_eq!(label(x), label(&rows[i % 3]), "{init:?} row {i}");
             }
             let distinct: std::collections::HashSet<usize> = rows[..3].iter().map(label).collect();
-            assert_eq!(distinct.len(), 3, "{seeding:?}");
+            assert_eq!(distinct.len(), 3, "{init:?}");
         }
     }
 
@@ -373,15 +406,14 @@ mod tests {
     #[test]
     fn training_is_deterministic() {
         let rows = groups();
-        let params = Params {
-            k: 5,
-            seeding: Seeding::PlusPlus,
+        let params = TrainOptions {
+            init: Init::KMeansPlusPlus,
             n_runs: 2,
             batch_rows: 50,
             max_steps: 20,
             tolerance: 0.0,
             seed: 3,
         };
-        assert_eq!(train(&rows, 32, &params), train(&rows, 32, &params));
+        assert_eq!(train(&rows, 32, 5, &params), train(&rows, 32, 5, &params));
     }
 }

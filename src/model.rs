@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::features::{FeatureParams, SparseVec, Vectorizer};
+use crate::kmeans::Centroids;
 use crate::manifest::Manifest;
 
 /// Layout version of the model directory.
@@ -80,38 +81,23 @@ pub struct ClusterLabel {
 pub struct Model {
     pub meta: ModelMeta,
     pub vectorizer: Vectorizer,
-    /// `k` rows of `dim` values.
-    pub centroids: Vec<Vec<f32>>,
-    centroid_norms: Vec<f32>,
+    pub centroids: Centroids,
 }
 
 impl Model {
     pub fn new(meta: ModelMeta, vectorizer: Vectorizer, centroids: Vec<Vec<f32>>) -> Self {
-        let centroid_norms = centroids
-            .iter()
-            .map(|c| c.iter().map(|x| x * x).sum())
-            .collect();
         Self {
             meta,
             vectorizer,
-            centroids,
-            centroid_norms,
+            centroids: Centroids::new(centroids),
         }
     }
 
     /// The nearest centroid of a vector and the Euclidean distance to it,
     /// from `|x|² + |c|² - 2 x·c` so sparse vectors cost O(nnz · k).
     pub fn score(&self, v: &SparseVec) -> (u32, f32) {
-        let x2: f32 = v.iter().map(|(_, x)| x * x).sum();
-        let mut best = (0u32, f32::INFINITY);
-        for (c, (centroid, c2)) in self.centroids.iter().zip(&self.centroid_norms).enumerate() {
-            let dot: f32 = v.iter().map(|(i, x)| x * centroid[*i as usize]).sum();
-            let d2 = (x2 + c2 - 2.0 * dot).max(0.0);
-            if d2 < best.1 {
-                best = (c as u32, d2);
-            }
-        }
-        (best.0, best.1.sqrt())
+        let (cluster, d2) = self.centroids.nearest(v);
+        (cluster as u32, d2.sqrt())
     }
 
     /// Writes the model into `dir` (which must not exist yet).
@@ -123,7 +109,8 @@ impl Model {
         )?;
         let dim = self.vectorizer.params.dim as i32;
         let item = Arc::new(Field::new("item", DataType::Float32, false));
-        let values = Float32Array::from_iter_values(self.centroids.iter().flatten().copied());
+        let values =
+            Float32Array::from_iter_values(self.centroids.rows().iter().flatten().copied());
         let centroids =
             FixedSizeListArray::try_new(Arc::clone(&item), dim, Arc::new(values), None)?;
         let batch = RecordBatch::try_from_iter(vec![
@@ -368,7 +355,7 @@ mod tests {
         let model = tiny_model();
         model.save(&tmp.path().join("v")).unwrap();
         let loaded = Model::load(&tmp.path().join("v")).unwrap();
-        assert_eq!(loaded.centroids, model.centroids);
+        assert_eq!(loaded.centroids.rows(), model.centroids.rows());
         assert_eq!(loaded.vectorizer, model.vectorizer);
         assert_eq!(loaded.meta, model.meta);
         set_latest(tmp.path(), "v").unwrap();

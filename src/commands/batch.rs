@@ -12,10 +12,11 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::cli::BatchArgs;
-use crate::cluster::{self, TrainOptions};
+use crate::cluster;
 use crate::engine::{self, EngineConfig};
 use crate::error::Error;
 use crate::features::FeatureParams;
+use crate::kmeans::TrainOptions;
 use crate::manifest::Manifest;
 use crate::model::{self, Model, ModelMeta, TrainingInfo};
 
@@ -204,7 +205,8 @@ fn choose_k(
     let mut curve = Vec::new();
     for k in (from..=to).step_by(4) {
         let (centroids, _) = cluster::train(vectors, dim, k, &quick)?;
-        let score = cluster::simplified_silhouette(&centroids, probe);
+        let score =
+            cluster::simplified_silhouette(&crate::kmeans::Centroids::new(centroids), probe);
         eprintln!("k={k:>3}  simplified silhouette {score:.4}");
         curve.push((k, score));
     }
