@@ -87,7 +87,9 @@ impl Checkpoint {
         if tpl.count() == 0 {
             return Ok(());
         }
-        match consumer.commit(&tpl, CommitMode::Sync) {
+        // A synchronous commit waits on the broker: tell tokio this worker
+        // blocks, as the stream did before the commit moved here.
+        match tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)) {
             Ok(()) => self.committed(&tpl),
             Err(e) => tracing::warn!("committing offsets failed (will retry): {e}"),
         }
