@@ -61,9 +61,12 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// NLTK's stop words of the ad markets' languages. Not Polish or Hindi:
+/// NLTK has no list for them, and stopwords-iso's (compiled in for language
+/// detection) hold words that are content in English titles (`one`).
 static STOP_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
-        "en", "de", "es", "fr", "pt", "nl", "it", "pl", "tr", "id", "ru", "ar", "hi",
+        "en", "de", "es", "fr", "pt", "nl", "it", "tr", "id", "ru", "ar",
     ]
     .iter()
     .filter_map(|lang| stop_words::lookup(lang))

@@ -1,7 +1,8 @@
 //! Kafka plumbing shared by `adlens stream` and `adlens produce`: client
 //! configuration (with `-X key=value` pass-through for SASL/TLS), the
 //! consumer context that tracks assignment, start position and lag, and
-//! producing a set of records while waiting for every acknowledgement.
+//! producing records, either waiting for every acknowledgement or keeping
+//! them in flight until a checkpoint ([`InFlight`]).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -300,36 +301,179 @@ pub async fn produce_all(
     records: impl IntoIterator<Item = Outgoing<'_>>,
 ) -> Result<usize, Error> {
     let mut pending: Vec<(DeliveryFuture, String)> = Vec::new();
-    let mut count = 0;
     for record in records {
-        let mut future = FutureRecord::to(record.topic).payload(record.payload);
-        if let Some(key) = record.key {
-            future = future.key(key);
-        }
-        loop {
-            match producer.send_result(future) {
-                Ok(delivery) => {
-                    pending.push((delivery, record.topic.to_string()));
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    future = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((e, _)) => return Err(delivery_error(record.topic, &e)),
-            }
-        }
-        count += 1;
+        let delivery = send(producer, &record).await?;
+        pending.push((delivery, record.topic.to_string()));
     }
+    let count = pending.len();
     let (deliveries, topics): (Vec<DeliveryFuture>, Vec<String>) = pending.into_iter().unzip();
     for (result, topic) in join_all(deliveries).await.into_iter().zip(topics) {
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => return Err(delivery_error(&topic, &e)),
-            Err(_) => return Err(delivery_error(&topic, &KafkaError::Canceled)),
-        }
+        delivered(&topic, result)?;
     }
     Ok(count)
+}
+
+/// Hands one record to the producer's queue (waiting while it is full) and
+/// returns the future of its acknowledgement.
+pub async fn send(
+    producer: &FutureProducer<LogContext>,
+    record: &Outgoing<'_>,
+) -> Result<DeliveryFuture, Error> {
+    let mut future = FutureRecord::to(record.topic).payload(record.payload);
+    if let Some(key) = record.key {
+        future = future.key(key);
+    }
+    loop {
+        match producer.send_result(future) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                future = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(delivery_error(record.topic, &e)),
+        }
+    }
+}
+
+/// The outcome of one delivery future, as an adlens error naming the topic.
+fn delivered(
+    topic: &str,
+    result: <DeliveryFuture as std::future::Future>::Output,
+) -> Result<(), Error> {
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(delivery_error(topic, &e)),
+        Err(_) => Err(delivery_error(topic, &KafkaError::Canceled)),
+    }
+}
+
+/// Records handed to the producer whose acknowledgements are not in yet,
+/// kept whole so a failed one can be sent again. Awaiting acknowledgements
+/// only before offsets are committed (as Arroyo's Kafka sink does), not
+/// after every micro-batch, lets the next micro-batch be cleaned while the
+/// broker acknowledges the last one.
+#[derive(Default)]
+pub struct InFlight {
+    sent: Vec<(Sent, DeliveryFuture)>,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("records", &self.sent.len())
+            .finish()
+    }
+}
+
+struct Sent {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+impl InFlight {
+    /// Records not yet acknowledged.
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// Takes over `other`'s records.
+    pub fn extend(&mut self, other: InFlight) {
+        self.sent.extend(other.sent);
+    }
+
+    /// Sends one record and keeps it until [`Self::settle`].
+    pub async fn send(
+        &mut self,
+        producer: &FutureProducer<LogContext>,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    ) -> Result<(), Error> {
+        let record = Outgoing {
+            topic,
+            key: key.as_deref(),
+            payload: &payload,
+        };
+        let delivery = send(producer, &record).await?;
+        let sent = Sent {
+            topic: topic.to_string(),
+            key,
+            payload,
+        };
+        self.sent.push((sent, delivery));
+        Ok(())
+    }
+
+    /// Waits for every acknowledgement; records that failed are sent again
+    /// after a growing pause (they may then arrive twice, as at-least-once
+    /// allows) until all are in, or `stop` is set and the error is returned.
+    pub async fn settle(
+        &mut self,
+        producer: &FutureProducer<LogContext>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), Error> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let mut failed = self.failures().await;
+            if failed.is_empty() {
+                return Ok(());
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Err(failed.swap_remove(0).0);
+            }
+            tracing::warn!(
+                "{}; sending {} records again in {} ms",
+                failed[0].0,
+                failed.len(),
+                pause.as_millis()
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+            for (_, sent) in failed {
+                self.send(producer, &sent.topic, sent.key, sent.payload)
+                    .await?;
+            }
+        }
+    }
+
+    /// Awaits every record in flight; returns the failed ones with their error.
+    async fn failures(&mut self) -> Vec<(Error, Sent)> {
+        let mut failed = Vec::new();
+        for (record, delivery) in std::mem::take(&mut self.sent) {
+            if let Err(e) = delivered(&record.topic, delivery.await) {
+                failed.push((e, record));
+            }
+        }
+        failed
+    }
+
+    /// After the producer was flushed: true when every record in flight was
+    /// acknowledged (they are then forgotten), false when one failed or is
+    /// still out (they stay, to be settled later). Synchronous, for the
+    /// rebalance callback.
+    pub fn acknowledged(&mut self) -> bool {
+        use futures::FutureExt;
+        let mut all = true;
+        let mut left = Vec::new();
+        for (record, mut delivery) in std::mem::take(&mut self.sent) {
+            match (&mut delivery).now_or_never() {
+                Some(Ok(Ok(_))) => {}
+                // A failed one is kept with a delivery that never resolves
+                // Ok, so the loop's settle sends it again.
+                _ => {
+                    all = false;
+                    left.push((record, delivery));
+                }
+            }
+        }
+        self.sent = left;
+        all
+    }
 }
 
 fn delivery_error(topic: &str, e: &KafkaError) -> Error {

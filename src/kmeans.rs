@@ -132,10 +132,21 @@ fn to_dense(x: &SparseVec, dim: usize) -> Vec<f32> {
 
 /// Sum of squared distances from `rows` to their nearest centroid.
 fn inertia(centroids: &Centroids, rows: &[&SparseVec]) -> f64 {
-    rows.par_iter()
-        .map(|x| f64::from(centroids.nearest(x).1))
-        .sum()
+    let partials: Vec<f64> = rows
+        .par_chunks(CHUNK_ROWS)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|x| f64::from(centroids.nearest(x).1))
+                .sum()
+        })
+        .collect();
+    partials.iter().sum()
 }
+
+/// Rows per parallel work item: sums over them are added up in order, so a
+/// result does not depend on how threads shared the work.
+const CHUNK_ROWS: usize = 2048;
 
 /// Trains `k` centroids on `vectors`: `n_runs` times, seeding from
 /// `batch_rows` rows of a seeded shuffle and then running Lloyd's iterations
@@ -177,11 +188,14 @@ pub fn train(
 /// distance a centroid moved.
 fn lloyd(centroids: &mut Centroids, rows: &[&SparseVec], dim: usize) -> f64 {
     let k = centroids.rows.len();
-    let (sums, members) = rows
-        .par_iter()
-        .fold(
-            || (vec![Vec::<f32>::new(); k], vec![0u64; k]),
-            |(mut sums, mut members), x| {
+    // Fixed chunks summed in order: rayon's fold splits work as threads
+    // steal it, so float sums (and then the winning run) changed from one
+    // run to the next with the same seed.
+    let partials: Vec<(Vec<Vec<f32>>, Vec<u64>)> = rows
+        .par_chunks(CHUNK_ROWS)
+        .map(|chunk| {
+            let (mut sums, mut members) = (vec![Vec::<f32>::new(); k], vec![0u64; k]);
+            for x in chunk {
                 let j = centroids.nearest(x).0;
                 let sum = &mut sums[j];
                 if sum.is_empty() {
@@ -193,23 +207,21 @@ fn lloyd(centroids: &mut Centroids, rows: &[&SparseVec], dim: usize) -> f64 {
                     }
                 }
                 members[j] += 1;
-                (sums, members)
-            },
-        )
-        .reduce(
-            || (vec![Vec::new(); k], vec![0u64; k]),
-            |(mut a, mut ma), (b, mb)| {
-                for j in 0..k {
-                    ma[j] += mb[j];
-                    if a[j].is_empty() {
-                        a[j] = b[j].clone();
-                    } else if !b[j].is_empty() {
-                        a[j].iter_mut().zip(&b[j]).for_each(|(x, y)| *x += y);
-                    }
-                }
-                (a, ma)
-            },
-        );
+            }
+            (sums, members)
+        })
+        .collect();
+    let (mut sums, mut members) = (vec![Vec::<f32>::new(); k], vec![0u64; k]);
+    for (b, mb) in partials {
+        for j in 0..k {
+            members[j] += mb[j];
+            if sums[j].is_empty() {
+                sums[j] = b[j].clone();
+            } else if !b[j].is_empty() {
+                sums[j].iter_mut().zip(&b[j]).for_each(|(x, y)| *x += y);
+            }
+        }
+    }
     let mut moved = 0f64;
     for (j, sum) in sums.iter().enumerate() {
         if members[j] == 0 {

@@ -148,15 +148,22 @@ impl ParquetSink {
         if self.partition_columns.is_empty() {
             return self.write_to(String::new(), batch);
         }
-        let values = partition_keys(batch, &self.partition_columns)?;
+        // One column (the usual `month`): its values route the rows and the
+        // directory is named once per distinct value, not built per row.
+        let (values, dir_of): (StringArray, fn(&str, &str) -> String) =
+            match self.partition_columns.as_slice() {
+                [column] => (partition_values(batch, column)?, |c, v| format!("{c}={v}")),
+                columns => (partition_keys(batch, columns)?, |_, key| key.to_string()),
+            };
+        let column = self.partition_columns[0].clone();
         let distinct: std::collections::BTreeSet<&str> = values.iter().flatten().collect();
         if distinct.len() == 1 {
-            let key = distinct.into_iter().next().unwrap_or_default().to_string();
-            return self.write_to(key, batch);
+            let value = distinct.into_iter().next().unwrap_or_default();
+            return self.write_to(dir_of(&column, value), batch);
         }
-        for key in distinct {
-            let mask = eq(&values, &StringArray::new_scalar(key))?;
-            self.write_to(key.to_string(), &filter_record_batch(batch, &mask)?)?;
+        for value in distinct {
+            let mask = eq(&values, &StringArray::new_scalar(value))?;
+            self.write_to(dir_of(&column, value), &filter_record_batch(batch, &mask)?)?;
         }
         Ok(())
     }
@@ -256,22 +263,27 @@ impl ParquetSink {
     }
 }
 
-/// Each row's partition directory, `a=x/b=y`, from the partition columns.
-fn partition_keys(batch: &RecordBatch, columns: &[String]) -> Result<StringArray> {
-    let mut values = Vec::with_capacity(columns.len());
-    for column in columns {
-        let array = batch.column_by_name(column).ok_or_else(|| {
-            ArrowError::SchemaError(format!("batch has no partition column `{column}`"))
-        })?;
-        let utf8 = cast(array, &arrow::datatypes::DataType::Utf8)?;
-        if utf8.null_count() > 0 {
-            return Err(ArrowError::InvalidArgumentError(format!(
-                "NULL in partition column `{column}`"
-            ))
-            .into());
-        }
-        values.push(utf8.as_string::<i32>().clone());
+/// A partition column's values as text; a NULL cannot name a directory.
+fn partition_values(batch: &RecordBatch, column: &str) -> Result<StringArray> {
+    let array = batch.column_by_name(column).ok_or_else(|| {
+        ArrowError::SchemaError(format!("batch has no partition column `{column}`"))
+    })?;
+    let utf8 = cast(array, &arrow::datatypes::DataType::Utf8)?;
+    if utf8.null_count() > 0 {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "NULL in partition column `{column}`"
+        ))
+        .into());
     }
+    Ok(utf8.as_string::<i32>().clone())
+}
+
+/// Each row's partition directory, `a=x/b=y`, from several partition columns.
+fn partition_keys(batch: &RecordBatch, columns: &[String]) -> Result<StringArray> {
+    let values = columns
+        .iter()
+        .map(|column| partition_values(batch, column))
+        .collect::<Result<Vec<_>>>()?;
     let mut key = String::new();
     Ok((0..batch.num_rows())
         .map(|row| {

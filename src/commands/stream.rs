@@ -21,7 +21,7 @@ use rdkafka::producer::FutureProducer;
 use crate::cli::StreamArgs;
 use crate::engine;
 use crate::error::Error;
-use crate::kafka::{self, LogContext, Outgoing, StreamContext};
+use crate::kafka::{self, InFlight, LogContext, StreamContext};
 use crate::model::Model;
 use crate::reject::RejectReason;
 use crate::stream::checkpoint::Checkpoint;
@@ -37,7 +37,7 @@ pub async fn run(args: &StreamArgs, progress: bool) -> anyhow::Result<()> {
     let mut stream = Stream::start(args, model, progress)?;
     let result = stream.run(&stop).await;
     // Whatever happened, close the Parquet files; commit only on success.
-    let closed = stream.close(result.is_ok());
+    let closed = stream.close(result.is_ok(), &stop).await;
     result.and(closed)
 }
 
@@ -61,6 +61,10 @@ fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
 
 /// A result ready to produce: key, JSON payload, cluster.
 type Produced = (Vec<u8>, Vec<u8>, u32);
+
+/// Results in flight past which the loop waits for their acknowledgements
+/// before the next checkpoint is due, bounding the memory they hold.
+const MAX_IN_FLIGHT: usize = 200_000;
 
 /// Totals for the status lines and the final summary.
 #[derive(Debug, Default)]
@@ -116,7 +120,7 @@ impl<'a> Stream<'a> {
         consumer
             .subscribe(&[&args.input_topic])
             .map_err(kafka_error)?;
-        let producer = kafka::client_config(
+        let producer: FutureProducer<LogContext> = kafka::client_config(
             &args.kafka.brokers,
             &kafka::PRODUCER_DEFAULTS,
             &args.kafka.settings,
@@ -132,6 +136,7 @@ impl<'a> Stream<'a> {
             .with_context(|| format!("opening the tables under `{}`", args.data.display()))?;
         let done = Checkpoint::new(&args.input_topic, tables);
         let on_revoke = done.clone();
+        let revoke_producer = producer.clone();
         consumer
             .context()
             .before_revoke(Box::new(move |consumer, revoked| {
@@ -141,7 +146,7 @@ impl<'a> Stream<'a> {
                     "committing finished work before {} partitions are revoked",
                     revoked.count()
                 );
-                if let Err(e) = on_revoke.commit(consumer, None) {
+                if let Err(e) = on_revoke.commit_on_revoke(consumer, &revoke_producer) {
                     tracing::error!("{e:#}; the next owner replays from the last commit");
                 }
             }));
@@ -201,11 +206,12 @@ impl<'a> Stream<'a> {
             if !messages.is_empty() {
                 self.last_record = Some(Instant::now());
                 self.totals.first_record.get_or_insert_with(Instant::now);
-                self.process(&messages, stop).await?;
-                self.totals.last_done = Some(Instant::now());
+                self.process(&messages).await?;
             }
             if self.last_checkpoint.elapsed() >= Duration::from_millis(self.args.checkpoint_ms) {
-                self.checkpoint()?;
+                self.checkpoint(stop).await?;
+            } else if self.done.in_flight() >= MAX_IN_FLIGHT {
+                self.settle(stop).await?;
             }
             if self.progress && self.status.due() {
                 self.status
@@ -278,7 +284,7 @@ impl<'a> Stream<'a> {
 
     /// Cleans, scores and produces one micro-batch, then stages its rows in
     /// the Parquet tables and its offsets for the next commit.
-    async fn process(&mut self, messages: &[Envelope], stop: &AtomicBool) -> anyhow::Result<()> {
+    async fn process(&mut self, messages: &[Envelope]) -> anyhow::Result<()> {
         let started = Instant::now();
         let decoded = decode::decode(
             self.args.format,
@@ -308,7 +314,8 @@ impl<'a> Stream<'a> {
             detail: &r.detail,
         }));
         let dead = self.dead_letters(&refusals, &now_text)?;
-        self.produce(&results, &refusals, &dead, stop).await?;
+        let scored_count = results.len() as u64;
+        let flight = self.send(results, &refusals, dead).await?;
 
         let micros = now.timestamp_micros();
         let version = &self.model.meta.version;
@@ -319,9 +326,10 @@ impl<'a> Stream<'a> {
                 }
                 tables.append_refused(&refusals, micros)
             })?;
+        self.done.add_in_flight(flight);
         let totals = &mut self.totals;
         totals.consumed += messages.len() as u64;
-        totals.scored += results.len() as u64;
+        totals.scored += scored_count;
         totals.dead_lettered += refusals.len() as u64;
         totals.outliers += scored
             .iter()
@@ -430,63 +438,54 @@ impl<'a> Stream<'a> {
             .collect()
     }
 
-    /// Produces results (and copies to per-cluster topics) and dead letters,
-    /// returning once the broker acknowledged every one. A failed delivery is
-    /// logged and the whole set produced again after a growing pause (some
-    /// results may then arrive twice, as at-least-once allows), until it
-    /// succeeds or the process is asked to stop.
-    async fn produce(
+    /// Hands results (and copies to per-cluster topics) and dead letters to
+    /// the producer without waiting for the broker: their acknowledgements
+    /// are awaited at the next checkpoint ([`Self::settle`]).
+    async fn send(
         &self,
-        results: &[Produced],
+        results: Vec<Produced>,
         refusals: &[Refusal<'_>],
-        dead: &[Vec<u8>],
-        stop: &AtomicBool,
-    ) -> anyhow::Result<()> {
-        let mut pause = Duration::from_millis(100);
-        loop {
-            match self.produce_once(results, refusals, dead).await {
-                Ok(()) => return Ok(()),
-                Err(e) if !stop.load(Ordering::SeqCst) => {
-                    tracing::warn!("{e:#}; producing again in {} ms", pause.as_millis());
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => return Err(e),
+        dead: Vec<Vec<u8>>,
+    ) -> anyhow::Result<InFlight> {
+        let mut flight = InFlight::default();
+        for (key, payload, cluster) in results {
+            if let Some(topic) = self.cluster_topics.get(cluster as usize) {
+                flight
+                    .send(&self.producer, topic, Some(key.clone()), payload.clone())
+                    .await?;
             }
+            flight
+                .send(&self.producer, &self.args.output_topic, Some(key), payload)
+                .await?;
         }
+        for (r, payload) in refusals.iter().zip(dead) {
+            let topic = &self.args.dead_letter_topic;
+            flight
+                .send(&self.producer, topic, r.message.key.clone(), payload)
+                .await?;
+        }
+        Ok(flight)
     }
 
-    async fn produce_once(
-        &self,
-        results: &[Produced],
-        refusals: &[Refusal<'_>],
-        dead: &[Vec<u8>],
-    ) -> anyhow::Result<()> {
-        let output = results.iter().map(|(key, payload, _)| Outgoing {
-            topic: &self.args.output_topic,
-            key: Some(key),
-            payload,
-        });
-        let per_cluster = results
-            .iter()
-            .filter(|_| !self.cluster_topics.is_empty())
-            .map(|(key, payload, cluster)| Outgoing {
-                topic: &self.cluster_topics[*cluster as usize],
-                key: Some(key),
-                payload,
-            });
-        let dead = refusals.iter().zip(dead).map(|(r, payload)| Outgoing {
-            topic: &self.args.dead_letter_topic,
-            key: r.message.key.as_deref(),
-            payload,
-        });
-        kafka::produce_all(&self.producer, output.chain(per_cluster).chain(dead)).await?;
+    /// Waits until the broker acknowledged every result sent so far; failed
+    /// ones are sent again until they are in (see [`InFlight::settle`]).
+    async fn settle(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        let mut flight = self.done.take_in_flight();
+        let settled = flight.settle(&self.producer, stop).await;
+        // Whatever is still out stays for the next try (or for no commit).
+        self.done.add_in_flight(flight);
+        settled?;
+        if self.totals.consumed > 0 {
+            self.totals.last_done = Some(Instant::now());
+        }
         Ok(())
     }
 
-    /// Closes the Parquet files, then commits the offsets of everything
-    /// before: both sinks hold every record up to the committed offsets.
-    fn checkpoint(&mut self) -> anyhow::Result<()> {
+    /// Awaits every acknowledgement, closes the Parquet files, then commits
+    /// the offsets of everything before: the output topics and both sinks
+    /// hold every record up to the committed offsets.
+    async fn checkpoint(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        self.settle(stop).await?;
         self.last_checkpoint = Instant::now();
         self.done.commit(&self.consumer, Some(&self.owned()))
     }
@@ -504,8 +503,12 @@ impl<'a> Stream<'a> {
     }
 
     /// Final checkpoint (commit only when the run succeeded) and summary.
-    fn close(&mut self, succeeded: bool) -> anyhow::Result<()> {
-        let closed = if succeeded { self.checkpoint() } else { Ok(()) };
+    async fn close(&mut self, succeeded: bool, stop: &AtomicBool) -> anyhow::Result<()> {
+        let closed = if succeeded {
+            self.checkpoint(stop).await
+        } else {
+            Ok(())
+        };
         let closed = closed.and(self.done.close(succeeded));
         if self.progress {
             eprintln!("{}", summary(&self.totals));

@@ -1,21 +1,28 @@
-//! What a checkpoint makes durable: the stream's open Parquet tables and, per
-//! partition, the next offset they cover. The stream loop fills it; the
-//! loop's timer and the consumer's rebalance callback both checkpoint it, so
-//! partitions about to be revoked are committed up to the last finished
-//! micro-batch and their next owner does not replay it.
+//! What a checkpoint makes durable: the results produced but not yet
+//! acknowledged, the stream's open Parquet tables and, per partition, the
+//! next offset they cover. The stream loop fills it; the loop's timer and
+//! the consumer's rebalance callback both checkpoint it, so partitions about
+//! to be revoked are committed up to the last finished micro-batch and their
+//! next owner does not replay it. Offsets are committed only once every
+//! result before them was acknowledged.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use crate::kafka::{InFlight, LogContext};
 use crate::stream::tables::StreamTables;
 
 /// The finished work since the last commit, shared by the loop and the
 /// rebalance callback (which runs inside the consumer's poll, never while
 /// the loop holds the lock).
+/// Longest the rebalance callback waits for acknowledgements.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     inner: Arc<Mutex<Finished>>,
@@ -27,6 +34,8 @@ struct Finished {
     tables: Option<StreamTables>,
     /// Next offset to commit, per partition.
     pending: BTreeMap<i32, i64>,
+    /// Results of the pending micro-batches not yet acknowledged.
+    in_flight: InFlight,
 }
 
 impl Checkpoint {
@@ -35,6 +44,7 @@ impl Checkpoint {
             inner: Arc::new(Mutex::new(Finished {
                 tables: Some(tables),
                 pending: BTreeMap::new(),
+                in_flight: InFlight::default(),
             })),
             topic: topic.to_string(),
         }
@@ -64,9 +74,45 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Adds the results of a finished micro-batch, sent and not yet acknowledged.
+    pub fn add_in_flight(&self, flight: InFlight) {
+        self.lock().in_flight.extend(flight);
+    }
+
+    /// Results sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight.len()
+    }
+
+    /// Takes the results in flight, for the loop to await them (the lock is
+    /// not held across an await; the rebalance callback cannot run then, as
+    /// it runs only inside the loop's poll of the consumer).
+    pub fn take_in_flight(&self) -> InFlight {
+        std::mem::take(&mut self.lock().in_flight)
+    }
+
+    /// The rebalance callback's checkpoint: flushes the producer, and commits
+    /// only if every result in flight was acknowledged (otherwise the
+    /// partitions' next owner replays from the last commit).
+    pub fn commit_on_revoke<C: ConsumerContext>(
+        &self,
+        consumer: &impl Consumer<C>,
+        producer: &FutureProducer<LogContext>,
+    ) -> anyhow::Result<()> {
+        let flushed = tokio::task::block_in_place(|| producer.flush(FLUSH_TIMEOUT));
+        if let Err(e) = flushed {
+            anyhow::bail!("flushing the producer: {e}");
+        }
+        if !self.lock().in_flight.acknowledged() {
+            anyhow::bail!("some results were not acknowledged");
+        }
+        self.commit(consumer, None)
+    }
+
     /// Closes the open Parquet files, then commits the pending offsets of the
     /// partitions in `owned` (all of them when `None`). A refused commit is
     /// only logged: the partition's next owner replays from the last commit.
+    /// Nothing is committed while results are in flight: settle them first.
     pub fn commit<C: ConsumerContext>(
         &self,
         consumer: &impl Consumer<C>,
@@ -74,6 +120,11 @@ impl Checkpoint {
     ) -> anyhow::Result<()> {
         let tpl = {
             let mut done = self.lock();
+            anyhow::ensure!(
+                done.in_flight.is_empty(),
+                "{} results are not acknowledged yet; nothing committed",
+                done.in_flight.len()
+            );
             if let Some(tables) = done.tables.as_mut() {
                 tables
                     .checkpoint()
