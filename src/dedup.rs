@@ -12,8 +12,12 @@
 //! sorted (in parallel) and each run of equal ids yields its losers. The only
 //! other memory is 8 bytes per dropped duplicate (its file and row).
 //!
-//! Then only the files holding losers are rewritten, row order unchanged,
-//! under a hidden name renamed over the original.
+//! Then every file is rewritten without its losers, row order unchanged,
+//! under a hidden name renamed over the original: the cleaning pass writes
+//! cheap staging files (LZ4, no bloom filter; [`SinkOptions::staging`]) and
+//! this pass writes the only zstd copy with the final settings. Rewriting
+//! only the files holding losers saved nothing in practice (duplicates
+//! spread over every file) and cost a second zstd compression of each.
 
 use std::fs::{self, File};
 use std::io::BufWriter;
@@ -76,7 +80,8 @@ pub struct DedupStats {
 }
 
 /// Drops losing duplicates from the Parquet files under `dir` (searched
-/// recursively), holding at most `budget` bytes of keys at a time.
+/// recursively), holding at most `budget` bytes of keys at a time, and
+/// rewrites every file with `sink`'s settings.
 pub fn drop_duplicates(dir: &Path, budget: usize, sink: &SinkOptions) -> Result<DedupStats> {
     // Stable order: the file numbers of the losers index this list.
     let files = crate::layout::parquet_files(dir)?;
@@ -98,7 +103,7 @@ pub fn drop_duplicates(dir: &Path, budget: usize, sink: &SinkOptions) -> Result<
         passes,
         files_rewritten: 0,
     };
-    let by_file = group_by_file(&losers);
+    let by_file = every_file(files.len(), group_by_file(&losers));
     let written: Vec<u64> = by_file
         .par_iter()
         .map(|(file, drop)| rewrite_without(&files[*file as usize], drop, sink))
@@ -206,6 +211,15 @@ fn group_by_file(losers: &[u64]) -> Vec<(u32, Vec<u32>)> {
         }
     }
     groups
+}
+
+/// `groups` with an empty entry for each file that has no losers, in file order.
+fn every_file(files: usize, groups: Vec<(u32, Vec<u32>)>) -> Vec<(u32, Vec<u32>)> {
+    let mut all: Vec<(u32, Vec<u32>)> = (0..files as u32).map(|f| (f, Vec::new())).collect();
+    for (file, rows) in groups {
+        all[file as usize].1 = rows;
+    }
+    all
 }
 
 /// Rewrites `path` without the rows in `drop` (sorted); returns the rows kept.

@@ -218,12 +218,13 @@ async fn clean_and_write(
     for partition in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(partition, ctx.task_ctx())?;
         let targets = PartitionTargets {
+            // The duplicate pass rewrites every campaign file in its final form.
             campaigns: ParquetSink::new(
                 &out.join(layout::CAMPAIGNS),
                 &format!("part-{partition:02}"),
                 Arc::clone(&campaign_schema),
                 &[layout::PARTITION_COLUMN],
-                sink.clone(),
+                sink.staging(),
             )?,
             rejects: ParquetSink::new(
                 &out.join(layout::REJECTS),

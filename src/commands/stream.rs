@@ -2,6 +2,10 @@
 //! cleans each with `sql/preprocess.sql`, scores it against the LATEST model
 //! and produces one result per record (refused ones to the dead-letter topic).
 //!
+//! Two micro-batches are in hand while the input is backlogged: the next
+//! one is cleaned on the runtime's workers while this task scores, produces
+//! and writes the last one (see [`Stream::run`]).
+//!
 //! Delivery is at-least-once: offsets are committed only at a checkpoint,
 //! after every result before it was acknowledged by the broker and the
 //! Parquet files holding them were closed. A crash replays what came after
@@ -57,6 +61,14 @@ fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
         set.store(true, Ordering::SeqCst);
     });
     Ok(flag)
+}
+
+/// A micro-batch collected and decoded, its cleaning under way.
+struct Pending {
+    messages: Vec<Envelope>,
+    decoded: decode::Decoded,
+    started: Instant,
+    cleaning: tokio::task::JoinHandle<datafusion::error::Result<Vec<arrow::array::RecordBatch>>>,
 }
 
 /// A result ready to produce: key, JSON payload, cluster.
@@ -193,20 +205,29 @@ impl<'a> Stream<'a> {
         self.model = Arc::new(model);
     }
 
+    /// The loop, two micro-batches deep: while one is scored, produced and
+    /// written on this task, the next one is already being cleaned on the
+    /// runtime's workers. A micro-batch that did not fill up (the input is
+    /// not backlogged) is finished at once, so pipelining never adds latency.
     async fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        let mut cleaning: Option<Pending> = None;
         loop {
             if let Some(model) = self.watch.poll() {
                 self.serve(model);
             }
             let limit = self.batch_limit();
             if stop.load(Ordering::SeqCst) || limit == 0 || self.idle() {
-                return Ok(());
+                break;
             }
             let messages = self.collect(limit, stop).await;
-            if !messages.is_empty() {
-                self.last_record = Some(Instant::now());
-                self.totals.first_record.get_or_insert_with(Instant::now);
-                self.process(&messages).await?;
+            let backlogged = messages.len() >= limit;
+            let next = (!messages.is_empty()).then(|| self.prepare(messages));
+            if let Some(previous) = cleaning.take() {
+                self.finish(previous).await?;
+            }
+            cleaning = next;
+            if !backlogged && let Some(last) = cleaning.take() {
+                self.finish(last).await?;
             }
             if self.last_checkpoint.elapsed() >= Duration::from_millis(self.args.checkpoint_ms) {
                 self.checkpoint(stop).await?;
@@ -217,6 +238,10 @@ impl<'a> Stream<'a> {
                 self.status
                     .print(&self.totals, self.consumer.context().lag(), &self.model);
             }
+        }
+        match cleaning {
+            Some(last) => self.finish(last).await,
+            None => Ok(()),
         }
     }
 
@@ -282,17 +307,43 @@ impl<'a> Stream<'a> {
         batch
     }
 
-    /// Cleans, scores and produces one micro-batch, then stages its rows in
-    /// the Parquet tables and its offsets for the next commit.
-    async fn process(&mut self, messages: &[Envelope]) -> anyhow::Result<()> {
+    /// Decodes a collected micro-batch and starts cleaning it in the background.
+    fn prepare(&mut self, messages: Vec<Envelope>) -> Pending {
         let started = Instant::now();
+        self.last_record = Some(started);
+        self.totals.first_record.get_or_insert(started);
+        // Counted now, so `--max-records` holds with a micro-batch in flight.
+        self.totals.consumed += messages.len() as u64;
         let decoded = decode::decode(
             self.args.format,
             &self.args.input_topic,
-            messages,
+            &messages,
             self.args.max_message_bytes,
         );
-        let (scored, refused) = match self.clean_and_score(decoded.raw.clone()).await {
+        let cleaner = self.cleaner.clone();
+        let raw = decoded.raw.clone();
+        Pending {
+            messages,
+            decoded,
+            started,
+            cleaning: tokio::spawn(async move { cleaner.clean(raw).await }),
+        }
+    }
+
+    /// Scores and produces a cleaned micro-batch, then stages its rows in the
+    /// Parquet tables and its offsets for the next commit.
+    async fn finish(&mut self, pending: Pending) -> anyhow::Result<()> {
+        let Pending {
+            messages,
+            decoded,
+            started,
+            cleaning,
+        } = pending;
+        let cleaned = cleaning
+            .await
+            .context("the cleaning task")?
+            .context("cleaning");
+        let (scored, refused) = match self.score(cleaned).await {
             Ok(done) => done,
             Err(e) => self.one_by_one(&decoded.raw, &e).await?,
         };
@@ -322,13 +373,12 @@ impl<'a> Stream<'a> {
         self.done
             .finish(messages.iter().map(|m| (m.partition, m.offset)), |tables| {
                 for s in &scored {
-                    tables.append_scored(s, messages, version, micros)?;
+                    tables.append_scored(s, &messages, version, micros)?;
                 }
                 tables.append_refused(&refusals, micros)
             })?;
         self.done.add_in_flight(flight);
         let totals = &mut self.totals;
-        totals.consumed += messages.len() as u64;
         totals.scored += scored_count;
         totals.dead_lettered += refusals.len() as u64;
         totals.outliers += scored
@@ -341,14 +391,23 @@ impl<'a> Stream<'a> {
         Ok(())
     }
 
+    /// Scores cleaned records (on a blocking thread: it is all CPU).
+    async fn score(
+        &self,
+        cleaned: anyhow::Result<Vec<arrow::array::RecordBatch>>,
+    ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
+        let cleaned = cleaned?;
+        let model = Arc::clone(&self.model);
+        tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
+    }
+
     /// Cleans and scores decoded records.
     async fn clean_and_score(
         &self,
         raw: arrow::array::RecordBatch,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
-        let cleaned = self.cleaner.clean(raw).await.context("cleaning")?;
-        let model = Arc::clone(&self.model);
-        tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
+        let cleaned = self.cleaner.clean(raw).await.context("cleaning");
+        self.score(cleaned).await
     }
 
     /// After a micro-batch failed as a whole: each record on its own, so the

@@ -18,29 +18,29 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{filter_record_batch, is_null};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::engine::{self, CLEANED_VIEW, EngineConfig, PREPROCESS_SQL, RAW_TABLE};
 use crate::features::TextColumns;
 use crate::model::Model;
 
-/// Runs `sql/preprocess.sql` over one micro-batch at a time.
+/// Runs `sql/preprocess.sql` over micro-batches. Each call plans the view
+/// in a session of its own (a few milliseconds), so the stream can clean the
+/// next micro-batch while it still scores the last one.
+#[derive(Debug, Clone)]
 pub struct Cleaner {
-    ctx: SessionContext,
-    partitions: usize,
+    config: EngineConfig,
 }
 
 impl Cleaner {
     pub fn new(partitions: usize) -> datafusion::error::Result<Self> {
         let config = EngineConfig {
-            partitions,
+            partitions: partitions.max(1),
             ..EngineConfig::default()
         };
-        Ok(Self {
-            ctx: engine::session(&config)?,
-            partitions: partitions.max(1),
-        })
+        // Fails here, at start-up, if the session cannot be built at all.
+        engine::session(&config)?;
+        Ok(Self { config })
     }
 
     /// The `cleaned_campaigns` rows of a `raw_campaigns` batch: one per row,
@@ -48,7 +48,7 @@ impl Cleaner {
     /// so the UDFs (language detection above all) run on every core.
     pub async fn clean(&self, raw: RecordBatch) -> datafusion::error::Result<Vec<RecordBatch>> {
         let rows = raw.num_rows();
-        let chunk = rows.div_ceil(self.partitions).max(1);
+        let chunk = rows.div_ceil(self.config.partitions).max(1);
         let parts: Vec<Vec<RecordBatch>> = (0..rows)
             .step_by(chunk)
             .map(|start| vec![raw.slice(start, chunk.min(rows - start))])
@@ -58,13 +58,10 @@ impl Cleaner {
         } else {
             parts
         };
-        let table = MemTable::try_new(raw.schema(), parts)?;
-        self.ctx.deregister_table(RAW_TABLE)?;
-        self.ctx.register_table(RAW_TABLE, Arc::new(table))?;
-        // A view keeps the plan of the table it was created over, so it is
-        // created again over each micro-batch's table (a few milliseconds).
-        engine::run_statements(&self.ctx, PREPROCESS_SQL).await?;
-        self.ctx.table(CLEANED_VIEW).await?.collect().await
+        let ctx = engine::session(&self.config)?;
+        ctx.register_table(RAW_TABLE, Arc::new(MemTable::try_new(raw.schema(), parts)?))?;
+        engine::run_statements(&ctx, PREPROCESS_SQL).await?;
+        ctx.table(CLEANED_VIEW).await?.collect().await
     }
 }
 

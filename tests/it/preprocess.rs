@@ -283,3 +283,41 @@ fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
     );
     assert!(!staging.exists(), "staging directory left behind");
 }
+
+/// The cleaning pass writes cheap LZ4 staging copies of the campaigns that
+/// the duplicate pass rewrites: none may reach the output. Every published
+/// file is zstd and carries its `campaign_id` bloom filter.
+#[test]
+fn published_files_are_zstd_with_the_id_bloom_filter() {
+    use parquet::basic::Compression;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = generate(tmp.path(), 5000, 3, 0.02);
+    let out = tmp.path().join("clean");
+    preprocess(&raw, &out);
+    for table in ["campaigns", "rejects"] {
+        let files = adlens::layout::parquet_files(&out.join(table)).unwrap();
+        assert!(!files.is_empty(), "{table} has files");
+        for file in files {
+            let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+            for group in reader.metadata().row_groups() {
+                for column in group.columns() {
+                    assert!(
+                        matches!(column.compression(), Compression::ZSTD(_)),
+                        "{}: {} is {:?}",
+                        file.display(),
+                        column.column_path(),
+                        column.compression()
+                    );
+                }
+                let id = group
+                    .columns()
+                    .iter()
+                    .find(|c| c.column_path().string() == "campaign_id")
+                    .unwrap();
+                assert!(id.bloom_filter_offset().is_some(), "{}", file.display());
+            }
+        }
+    }
+}

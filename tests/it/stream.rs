@@ -194,7 +194,19 @@ fn every_record_is_scored_like_adlens_score_or_dead_lettered() {
         broker.topic(&format!("cluster_{c}"), 1);
     }
     produce_all(&broker, &p.raw, &[]);
-    let stderr = run_stream(&broker, &p, &["--topic-per-cluster", "cluster_"]);
+    // Small micro-batches over a backlog fill up, so the loop cleans the next
+    // one while it finishes the last: this checks that path record by record,
+    // down to the one still being cleaned when the stream goes idle.
+    let stderr = run_stream(
+        &broker,
+        &p,
+        &[
+            "--topic-per-cluster",
+            "cluster_",
+            "--max-batch-records",
+            "250",
+        ],
+    );
     assert!(
         stderr.contains("stream: done: 3000 consumed in"),
         "{stderr}"
