@@ -88,38 +88,56 @@ pub struct Refused {
     pub detail: String,
 }
 
-/// Splits cleaned batches into scored rows and refused ones. Outliers are
-/// rows farther from their centroid than the cluster's training radius.
+/// Splits cleaned batches into scored rows and refused ones, scoring the
+/// batches in parallel (in their order). Outliers are rows farther from
+/// their centroid than the cluster's training radius.
 pub fn score(
     model: &Model,
     cleaned: &[RecordBatch],
 ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
+    use rayon::prelude::*;
+    let parts = cleaned
+        .par_iter()
+        .map(|batch| score_batch(model, batch))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut scored = Vec::new();
     let mut refused = Vec::new();
-    for batch in cleaned {
-        let reasons = arrow::compute::cast(
-            column(batch, "reject_reason")?,
-            &arrow::datatypes::DataType::Utf8,
-        )?;
-        let reasons = reasons.as_string::<i32>();
-        let lines = column(batch, "source_line")?.as_primitive::<Int64Type>();
-        for i in 0..batch.num_rows() {
-            if reasons.is_valid(i) {
-                refused.push(Refused {
-                    index: lines.value(i) as usize,
-                    // The SQL names only reasons of the vocabulary (a unit
-                    // test checks); anything else would be a rule failing.
-                    reason: RejectReason::parse(reasons.value(i))
-                        .unwrap_or(RejectReason::RuleFailed),
-                    detail: "refused by sql/preprocess.sql".into(),
-                });
-            }
-        }
-        let kept = filter_record_batch(batch, &is_null(reasons)?)?;
-        if kept.num_rows() > 0 {
-            scored.push(score_rows(model, kept)?);
+    for (kept, refusals) in parts {
+        scored.extend(kept);
+        refused.extend(refusals);
+    }
+    Ok((scored, refused))
+}
+
+/// [`score`] of one cleaned batch.
+fn score_batch(
+    model: &Model,
+    batch: &RecordBatch,
+) -> anyhow::Result<(Option<Scored>, Vec<Refused>)> {
+    let mut refused = Vec::new();
+    let reasons = arrow::compute::cast(
+        column(batch, "reject_reason")?,
+        &arrow::datatypes::DataType::Utf8,
+    )?;
+    let reasons = reasons.as_string::<i32>();
+    let lines = column(batch, "source_line")?.as_primitive::<Int64Type>();
+    for i in 0..batch.num_rows() {
+        if reasons.is_valid(i) {
+            refused.push(Refused {
+                index: lines.value(i) as usize,
+                // The SQL names only reasons of the vocabulary (a unit
+                // test checks); anything else would be a rule failing.
+                reason: RejectReason::parse(reasons.value(i)).unwrap_or(RejectReason::RuleFailed),
+                detail: "refused by sql/preprocess.sql".into(),
+            });
         }
     }
+    let kept = filter_record_batch(batch, &is_null(reasons)?)?;
+    let scored = if kept.num_rows() > 0 {
+        Some(score_rows(model, kept)?)
+    } else {
+        None
+    };
     Ok((scored, refused))
 }
 
