@@ -97,24 +97,22 @@ pub fn drop_duplicates(dir: &Path, budget: usize, sink: &SinkOptions) -> Result<
         collect_losers(&keys, &mut losers);
     }
     losers.par_sort_unstable();
-    let mut stats = DedupStats {
-        dropped: losers.len() as u64,
-        rows: total,
-        passes,
-        files_rewritten: 0,
-    };
-    let by_file = every_file(files.len(), group_by_file(&losers));
-    let written: Vec<u64> = by_file
+    let by_file = losers_by_file(files.len(), &losers);
+    let written: Vec<u64> = files
         .par_iter()
-        .map(|(file, drop)| rewrite_without(&files[*file as usize], drop, sink))
+        .zip(&by_file)
+        .map(|(file, drop)| rewrite_without(file, drop, sink))
         .collect::<Result<_>>()?;
-    for ((file, drop), kept) in by_file.iter().zip(&written) {
-        // Counted from what the rewrite wrote, not derived from the losers.
-        stats.rows = stats.rows - rows[*file as usize] + kept;
-        debug_assert_eq!(rows[*file as usize] - drop.len() as u64, *kept);
+    for ((before, drop), kept) in rows.iter().zip(&by_file).zip(&written) {
+        debug_assert_eq!(before - drop.len() as u64, *kept);
     }
-    stats.files_rewritten = by_file.len() as u64;
-    Ok(stats)
+    Ok(DedupStats {
+        dropped: losers.len() as u64,
+        // Counted from what the rewrite wrote, not derived from the losers.
+        rows: written.iter().sum(),
+        passes,
+        files_rewritten: files.len() as u64,
+    })
 }
 
 /// Passes needed so one pass's keys fit in `budget` bytes.
@@ -200,26 +198,14 @@ fn collect_losers(sorted: &[Key], losers: &mut Vec<u64>) {
     }
 }
 
-/// Sorted packed losers, as `(file, rows to drop in increasing order)`.
-fn group_by_file(losers: &[u64]) -> Vec<(u32, Vec<u32>)> {
-    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
+/// Sorted packed losers as each file's rows to drop, in increasing order
+/// (empty for a file without losers: it is rewritten all the same).
+fn losers_by_file(files: usize, losers: &[u64]) -> Vec<Vec<u32>> {
+    let mut by_file = vec![Vec::new(); files];
     for packed in losers {
-        let (file, row) = ((packed >> 32) as u32, *packed as u32);
-        match groups.last_mut() {
-            Some((f, rows)) if *f == file => rows.push(row),
-            _ => groups.push((file, vec![row])),
-        }
+        by_file[(packed >> 32) as usize].push(*packed as u32);
     }
-    groups
-}
-
-/// `groups` with an empty entry for each file that has no losers, in file order.
-fn every_file(files: usize, groups: Vec<(u32, Vec<u32>)>) -> Vec<(u32, Vec<u32>)> {
-    let mut all: Vec<(u32, Vec<u32>)> = (0..files as u32).map(|f| (f, Vec::new())).collect();
-    for (file, rows) in groups {
-        all[file as usize].1 = rows;
-    }
-    all
+    by_file
 }
 
 /// Rewrites `path` without the rows in `drop` (sorted); returns the rows kept.
@@ -306,8 +292,8 @@ mod tests {
         losers.sort_unstable();
         assert_eq!(losers, [0, 2, 5]);
         assert_eq!(
-            group_by_file(&[3, 5, (1 << 32) | 2]),
-            [(0, vec![3, 5]), (1, vec![2])]
+            losers_by_file(3, &[3, 5, (1 << 32) | 2]),
+            [vec![3, 5], vec![2], vec![]]
         );
     }
 }

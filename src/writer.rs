@@ -40,7 +40,7 @@ pub struct SinkOptions {
     /// group made memory grow with the number of months.
     pub max_buffered_bytes: usize,
     /// A staging copy that another pass rewrites (see [`Self::staging`]):
-    /// LZ4 pages and no bloom filter instead of zstd.
+    /// LZ4 pages instead of zstd.
     pub staging: bool,
 }
 
@@ -63,6 +63,7 @@ impl SinkOptions {
     pub fn staging(&self) -> Self {
         Self {
             staging: true,
+            bloom_columns: Vec::new(),
             ..self.clone()
         }
     }
@@ -78,12 +79,7 @@ impl SinkOptions {
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_created_by(format!("adlens {}", env!("CARGO_PKG_VERSION")));
-        let blooms = if self.staging {
-            &[][..]
-        } else {
-            &self.bloom_columns[..]
-        };
-        for column in blooms {
+        for column in &self.bloom_columns {
             let path = ColumnPath::from(column.as_str());
             builder = builder
                 .set_column_bloom_filter_enabled(path.clone(), true)

@@ -339,11 +339,11 @@ impl<'a> Stream<'a> {
             started,
             cleaning,
         } = pending;
-        let cleaned = cleaning
-            .await
-            .context("the cleaning task")?
-            .context("cleaning");
-        let (scored, refused) = match self.score(cleaned).await {
+        let scoring = match cleaning.await.context("the cleaning task")? {
+            Ok(cleaned) => self.score(cleaned).await,
+            Err(e) => Err(anyhow::Error::new(e).context("cleaning")),
+        };
+        let (scored, refused) = match scoring {
             Ok(done) => done,
             Err(e) => self.one_by_one(&decoded.raw, &e).await?,
         };
@@ -394,9 +394,8 @@ impl<'a> Stream<'a> {
     /// Scores cleaned records (on a blocking thread: it is all CPU).
     async fn score(
         &self,
-        cleaned: anyhow::Result<Vec<arrow::array::RecordBatch>>,
+        cleaned: Vec<arrow::array::RecordBatch>,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
-        let cleaned = cleaned?;
         let model = Arc::clone(&self.model);
         tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
     }
@@ -406,7 +405,7 @@ impl<'a> Stream<'a> {
         &self,
         raw: arrow::array::RecordBatch,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
-        let cleaned = self.cleaner.clean(raw).await.context("cleaning");
+        let cleaned = self.cleaner.clean(raw).await.context("cleaning")?;
         self.score(cleaned).await
     }
 
