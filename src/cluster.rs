@@ -1,8 +1,9 @@
 //! Training and scoring over the cleaned campaigns: a deterministic sample
-//! fits the IDF table and the k-means centroids (sparse k-means,
-//! [`kmeans`], so memory is bounded by the sample, not the data set); one parallel pass
-//! then assigns every campaign to its nearest centroid and gathers what each
-//! cluster means (sizes, top domains, central examples, radius).
+//! trains the model (the IDF table and sparse k-means centroids,
+//! [`kmeans`], or a Dirichlet multinomial mixture, [`dmm`]), so memory is
+//! bounded by the sample, not the data set; one parallel pass then assigns
+//! every campaign to its cluster and gathers what each cluster means
+//! (sizes, top domains, central examples, radius).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,12 +20,13 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use crate::engine::{self, EngineConfig};
-use crate::features::{
+use crate::layout::{self, StagedDir};
+use crate::model::dmm::{self, DmmParams, Vocabulary};
+use crate::model::features::{
     CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
     fnv1a64,
 };
-use crate::kmeans::{self, TrainOptions};
-use crate::layout::{self, StagedDir};
+use crate::model::kmeans::{self, TrainOptions};
 use crate::model::{ClusterLabel, Model};
 use crate::writer::{ParquetSink, SinkOptions};
 
@@ -60,7 +62,7 @@ pub fn in_sample(campaign_id: i64, seed: u64, rate: f64) -> bool {
 
 /// An owned copy of a sampled campaign's text.
 #[derive(Debug, Clone)]
-struct OwnedText {
+pub struct SampledText {
     id: i64,
     title: Option<String>,
     keywords: Vec<String>,
@@ -70,7 +72,7 @@ struct OwnedText {
     url: Option<String>,
 }
 
-impl OwnedText {
+impl SampledText {
     fn borrow(&self) -> CampaignText<'_> {
         CampaignText {
             title: self.title.as_deref(),
@@ -90,14 +92,13 @@ pub struct Sample {
     pub vectors: Vec<SparseVec>,
 }
 
-/// Draws about `rate` of the campaigns and fits IDF on them.
-pub async fn sample(
+/// The texts of about `rate` of the campaigns, sorted by campaign id.
+pub async fn sample_texts(
     ctx: &SessionContext,
     data: &Path,
-    params: &FeatureParams,
     rate: f64,
     seed: u64,
-) -> anyhow::Result<Sample> {
+) -> anyhow::Result<Vec<SampledText>> {
     let mut tasks = tokio::task::JoinSet::new();
     for mut stream in campaign_streams(ctx, data).await? {
         tasks.spawn(async move {
@@ -109,7 +110,7 @@ pub async fn sample(
                 for (i, id) in ids.values().iter().enumerate() {
                     if ids.is_valid(i) && in_sample(*id, seed, rate) {
                         let t = text.row(i);
-                        picked.push(OwnedText {
+                        picked.push(SampledText {
                             id: *id,
                             title: t.title.map(str::to_string),
                             keywords: t.keywords.iter().map(|k| k.to_string()).collect(),
@@ -129,14 +130,81 @@ pub async fn sample(
         picked.extend(part??);
     }
     picked.sort_by_key(|t| t.id);
+    Ok(picked)
+}
+
+/// Fits IDF on the sampled texts and makes their vectors.
+pub fn vectorize(texts: &[SampledText], params: &FeatureParams) -> Sample {
     let mut fitter = IdfFitter::new(params);
-    let tfs: Vec<SparseVec> = picked.iter().map(|t| fitter.add(&t.borrow())).collect();
+    let tfs: Vec<SparseVec> = texts.iter().map(|t| fitter.add(&t.borrow())).collect();
     let vectorizer = fitter.finish();
     let vectors = tfs.into_iter().map(|tf| vectorizer.weigh(tf)).collect();
-    Ok(Sample {
+    Sample {
         vectorizer,
         vectors,
-    })
+    }
+}
+
+/// A trained mixture: its vocabulary, counts and each cluster's outlier distance.
+#[derive(Debug)]
+pub struct Mixture {
+    pub vocabulary: Vocabulary,
+    pub counts: dmm::Counts,
+    pub radius: Vec<f32>,
+    /// Training documents (sampled texts with a word in the vocabulary).
+    pub docs: usize,
+    /// The start of the run kept (see [`dmm::train`]).
+    pub init: dmm::Init,
+}
+
+/// Trains a Dirichlet multinomial mixture ([`dmm`]) on the sampled texts:
+/// each text is the bag of the tokens [`CampaignText::for_each_token`]
+/// makes, over the tokens found in at least two texts.
+pub fn train_mixture(
+    texts: &[SampledText],
+    features: &FeatureParams,
+    params: &DmmParams,
+) -> Mixture {
+    let tokens: Vec<Vec<String>> = texts
+        .iter()
+        .map(|t| {
+            let mut tokens = Vec::new();
+            t.borrow()
+                .for_each_token(features, |tok, _| tokens.push(tok.to_string()));
+            tokens
+        })
+        .collect();
+    let vocabulary = Vocabulary::fit(&tokens, 2);
+    let docs: Vec<(dmm::Doc, u32)> = tokens
+        .iter()
+        .map(|t| vocabulary.doc(t.iter().map(String::as_str)))
+        .filter(|(doc, _)| doc.len > 0)
+        .collect();
+    let bags: Vec<dmm::Doc> = docs.iter().map(|(doc, _)| doc.clone()).collect();
+    let trained = dmm::train(&bags, vocabulary.len(), params);
+    let mut distances = vec![Vec::new(); trained.counts.clusters()];
+    for ((doc, unknown), z) in docs.iter().zip(&trained.assignments) {
+        let z = *z as usize;
+        distances[z].push(-trained.counts.per_token_log_likelihood(doc, *unknown, z) as f32);
+    }
+    let radius = distances.into_iter().map(percentile_95).collect();
+    Mixture {
+        vocabulary,
+        counts: trained.counts,
+        radius,
+        docs: bags.len(),
+        init: trained.init,
+    }
+}
+
+/// The 95th percentile (nearest rank) of some distances.
+fn percentile_95(mut distances: Vec<f32>) -> f32 {
+    distances.sort_by(f32::total_cmp);
+    let rank = (distances.len() as f64 * 0.95).ceil() as usize;
+    distances
+        .get(rank.saturating_sub(1))
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn ids(batch: &RecordBatch) -> anyhow::Result<Int64Array> {
@@ -292,7 +360,7 @@ pub async fn assign(
         )?;
         let schema = Arc::clone(&schema);
         tasks.spawn(async move {
-            let mut stats = vec![ClusterStats::default(); model.centroids.len()];
+            let mut stats = vec![ClusterStats::default(); model.len()];
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 let ids = ids(&batch)?;
@@ -301,7 +369,7 @@ pub async fn assign(
                 let mut distances = Vec::with_capacity(batch.num_rows());
                 for i in 0..batch.num_rows() {
                     let row = text.row(i);
-                    let (cluster, distance) = model.score(&model.vectorizer.vector(&row));
+                    let (cluster, distance) = model.score_text(&row);
                     stats[cluster as usize].add(distance, row.domain, row.title);
                     clusters.push(cluster);
                     distances.push(distance);
@@ -325,7 +393,7 @@ pub async fn assign(
             anyhow::Ok(stats)
         });
     }
-    let mut stats = vec![ClusterStats::default(); model.centroids.len()];
+    let mut stats = vec![ClusterStats::default(); model.len()];
     while let Some(part) = tasks.join_next().await {
         for (total, s) in stats.iter_mut().zip(part??) {
             total.merge(s);
@@ -345,29 +413,21 @@ pub async fn assign(
     })
 }
 
-/// A cluster in words: its heaviest centroid terms (bucket labels without
-/// URL prefixes), most common domains and most central titles.
+/// A cluster in words: its top terms (see [`Model::top_terms`]), most
+/// common domains and most central titles.
 fn label(model: &Model, cluster: usize, stats: ClusterStats) -> ClusterLabel {
-    let centroid = &model.centroids.rows()[cluster];
-    let mut buckets: Vec<usize> = (0..centroid.len()).collect();
-    buckets.sort_by(|a, b| centroid[*b].total_cmp(&centroid[*a]));
-    let top_terms = buckets
-        .into_iter()
-        .filter(|&b| centroid[b] > 0.0)
-        .map(|b| model.vectorizer.terms[b].clone())
-        .filter(|t| !t.is_empty() && !t.contains(':'))
-        .take(8)
-        .collect();
     let mut domains: Vec<(String, u64)> =
         stats.domains.iter().map(|(d, n)| (d.clone(), *n)).collect();
     domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ClusterLabel {
         cluster: cluster as u32,
         size: stats.size,
-        top_terms,
+        top_terms: model.top_terms(cluster, 8),
         top_domains: domains.into_iter().take(5).map(|(d, _)| d).collect(),
         examples: stats.examples.iter().map(|(_, t)| t.clone()).collect(),
-        radius: stats.radius(),
+        radius: model
+            .training_radius(cluster)
+            .unwrap_or_else(|| stats.radius()),
     }
 }
 

@@ -34,6 +34,10 @@ pub struct SinkOptions {
     pub max_rows_per_file: usize,
     /// Columns that get a Parquet bloom filter (point look-ups by id).
     pub bloom_columns: Vec<String>,
+    /// Columns written without a dictionary: nearly every value is distinct
+    /// (titles, URLs), so a dictionary is built only to overflow and be
+    /// dropped, and interning the values cost ~3% of `preprocess`.
+    pub plain_columns: Vec<String>,
     /// Memory the sink's open files may hold in unfinished row groups; past
     /// it, the largest is written out early (a smaller row group). Without
     /// it, a writer per partition and month each buffering a whole row
@@ -50,6 +54,7 @@ impl Default for SinkOptions {
             row_group_rows: 262_144,
             max_rows_per_file: 2_000_000,
             bloom_columns: Vec::new(),
+            plain_columns: Vec::new(),
             max_buffered_bytes: 128 << 20,
             staging: false,
         }
@@ -79,6 +84,12 @@ impl SinkOptions {
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_created_by(format!("adlens {}", env!("CARGO_PKG_VERSION")));
+        // A staging copy is read once: dictionaries would only cost time.
+        builder = builder.set_dictionary_enabled(!self.staging);
+        for column in &self.plain_columns {
+            builder =
+                builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+        }
         for column in &self.bloom_columns {
             let path = ColumnPath::from(column.as_str());
             builder = builder

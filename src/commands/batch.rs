@@ -1,5 +1,6 @@
-//! `adlens batch`: trains k-means centroids on the cleaned campaigns and
-//! writes a new model version, then scores every campaign with it. Safe from
+//! `adlens batch`: trains a model (k-means centroids or a Dirichlet
+//! multinomial mixture) on the cleaned campaigns and writes a new model
+//! version, then scores every campaign with it. Safe from
 //! cron: one run at a time (a lock in the models directory), `--if-changed`
 //! to skip unchanged data, `LATEST` moved only after everything succeeded.
 
@@ -11,13 +12,15 @@ use std::time::Instant;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::BatchArgs;
+use crate::cli::{self, BatchArgs};
 use crate::cluster;
 use crate::engine::{self, EngineConfig};
 use crate::error::Error;
-use crate::features::FeatureParams;
-use crate::kmeans::TrainOptions;
 use crate::manifest::Manifest;
+use crate::model::artifact::{Algorithm, Clusters};
+use crate::model::dmm::DmmParams;
+use crate::model::features::FeatureParams;
+use crate::model::kmeans::{Centroids, TrainOptions};
 use crate::model::{self, Model, ModelMeta, TrainingInfo};
 
 pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
@@ -66,14 +69,45 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     };
     let ctx = engine::session(&EngineConfig::default())?;
     let rate = (args.sample_rows as f64 / rows as f64).min(1.0);
-    let sample = cluster::sample(&ctx, &args.data, &params, rate, args.seed)
+    let texts = cluster::sample_texts(&ctx, &args.data, rate, args.seed)
         .await
         .context("sampling campaigns")?;
-    tracing::info!("sampled {} of {rows} campaigns", sample.vectors.len());
+    tracing::info!("sampled {} of {rows} campaigns", texts.len());
     let sampled = Instant::now();
-    let (k, k_curve) = choose_k(args, &sample.vectors, params.dim, &options)?;
-    let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
+    let algorithm = Algorithm::from(args.algorithm);
+    let k_given = parse_k(&args.k)?;
+    let (clusters, k_curve, steps, init) = match args.algorithm {
+        cli::Algorithm::Kmeans => {
+            let sample = cluster::vectorize(&texts, &params);
+            let (k, k_curve) = choose_k(args, k_given, &sample.vectors, params.dim, &options)?;
+            let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
+            let clusters = Clusters::Centroids {
+                vectorizer: sample.vectorizer,
+                centroids: Centroids::new(centroids),
+            };
+            (clusters, k_curve, steps, args.init.name())
+        }
+        cli::Algorithm::Dmm => {
+            let mixture = cluster::train_mixture(&texts, &params, &dmm_params(args, k_given));
+            anyhow::ensure!(
+                mixture.docs > 0,
+                "no sampled campaign has a word shared with another: nothing to cluster"
+            );
+            let clusters = Clusters::Mixture {
+                vocabulary: mixture.vocabulary,
+                counts: mixture.counts,
+                radius: mixture.radius,
+            };
+            (
+                clusters,
+                Vec::new(),
+                args.iterations as u64,
+                mixture.init.name(),
+            )
+        }
+    };
     let trained = Instant::now();
+    let k = clusters.len();
 
     let version = version_name(&manifest_sha256, args, k);
     let meta = ModelMeta {
@@ -81,7 +115,9 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         version: version.clone(),
         adlens_version: env!("CARGO_PKG_VERSION").into(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        algorithm,
         k,
+        dmm: (algorithm == Algorithm::Dmm).then(|| dmm_params(args, k_given)),
         seed: args.seed,
         features: params,
         training: TrainingInfo {
@@ -89,8 +125,8 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
             manifest_sha256,
             manifest,
             rows,
-            sampled_rows: sample.vectors.len() as u64,
-            init: args.init.name().into(),
+            sampled_rows: texts.len() as u64,
+            init: init.into(),
             n_runs: args.n_runs,
             batch_rows: args.batch_rows,
             steps,
@@ -101,7 +137,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         timings_ms: Default::default(),
         k_curve,
     };
-    let mut model = Model::new(meta, sample.vectorizer, centroids);
+    let mut model = Model { meta, clusters };
     let (assigned, staged) = cluster::score_into(&args.data, Arc::new(model.clone())).await?;
     model.meta.inertia = assigned.inertia;
     model.meta.clusters = assigned.labels;
@@ -165,25 +201,41 @@ fn trained_on(models: &Path, manifest_sha256: &str) -> bool {
         .is_some_and(|m| m.meta.training.manifest_sha256 == manifest_sha256)
 }
 
+/// `--k`: a number of at least 2, or `None` for `auto`.
+fn parse_k(k: &str) -> anyhow::Result<Option<usize>> {
+    if k == "auto" {
+        return Ok(None);
+    }
+    let k = k.parse::<usize>().ok().filter(|k| *k >= 2).ok_or_else(|| {
+        Error::Usage(format!(
+            "--k must be a number of at least 2 or `auto`, got `{k}`"
+        ))
+    })?;
+    Ok(Some(k))
+}
+
+/// dmm's upper bound on clusters when `--k auto`.
+const DMM_AUTO_K_MAX: usize = 100;
+
+fn dmm_params(args: &BatchArgs, k: Option<usize>) -> DmmParams {
+    DmmParams {
+        k_max: k.unwrap_or(DMM_AUTO_K_MAX),
+        alpha: args.alpha,
+        beta: args.beta,
+        iterations: args.iterations,
+        seed: args.seed,
+    }
+}
+
 /// `--k N`, or the k of the best simplified silhouette over `--k-range`.
 fn choose_k(
     args: &BatchArgs,
-    vectors: &[crate::features::SparseVec],
+    k: Option<usize>,
+    vectors: &[crate::model::features::SparseVec],
     dim: usize,
     options: &TrainOptions,
 ) -> anyhow::Result<(usize, Vec<(usize, f64)>)> {
-    if args.k != "auto" {
-        let k = args
-            .k
-            .parse::<usize>()
-            .ok()
-            .filter(|k| *k >= 2)
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--k must be a number of at least 2 or `auto`, got `{}`",
-                    args.k
-                ))
-            })?;
+    if let Some(k) = k {
         return Ok((k, Vec::new()));
     }
     let (from, to) = args
@@ -205,8 +257,7 @@ fn choose_k(
     let mut curve = Vec::new();
     for k in (from..=to).step_by(4) {
         let (centroids, _) = cluster::train(vectors, dim, k, &quick)?;
-        let score =
-            cluster::simplified_silhouette(&crate::kmeans::Centroids::new(centroids), probe);
+        let score = cluster::simplified_silhouette(&Centroids::new(centroids), probe);
         eprintln!("k={k:>3}  simplified silhouette {score:.4}");
         curve.push((k, score));
     }
@@ -222,11 +273,15 @@ fn choose_k(
 fn version_name(manifest_sha256: &str, args: &BatchArgs, k: usize) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format!(
-        "{manifest_sha256} {k} {} {} {} {}",
+        "{manifest_sha256} {k} {} {} {} {} {:?} {} {} {}",
         args.seed,
         args.dim,
         args.sample_rows,
-        args.init.name()
+        args.init.name(),
+        args.algorithm,
+        args.alpha,
+        args.beta,
+        args.iterations
     ));
     let hash = format!("{:x}", hasher.finalize());
     format!(

@@ -57,6 +57,9 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     let sink = SinkOptions {
         row_group_rows: args.row_group_rows,
         bloom_columns: vec!["campaign_id".into()],
+        plain_columns: ["raw_url", "url", "title", "description", "raw_text"]
+            .map(String::from)
+            .to_vec(),
         ..SinkOptions::default()
     };
     // Handlers are installed now, before anything is written: `ctrl_c()`

@@ -21,8 +21,8 @@ use datafusion::datasource::MemTable;
 use serde::Serialize;
 
 use crate::engine::{self, CLEANED_VIEW, EngineConfig, PREPROCESS_SQL, RAW_TABLE};
-use crate::features::TextColumns;
 use crate::model::Model;
+use crate::model::features::TextColumns;
 
 /// Runs `sql/preprocess.sql` over micro-batches. Each call plans the view
 /// in a session of its own (a few milliseconds), so the stream can clean the
@@ -150,7 +150,7 @@ fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
         Vec::with_capacity(n),
     );
     for i in 0..n {
-        let (c, d) = model.score(&model.vectorizer.vector(&text.row(i)));
+        let (c, d) = model.score_text(&text.row(i));
         let radius = model.meta.clusters[c as usize].radius;
         cluster.push(c);
         distance.push(d);

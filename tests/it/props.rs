@@ -5,7 +5,7 @@
 
 use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
-use adlens::features::{CampaignText, FeatureParams};
+use adlens::model::features::{CampaignText, FeatureParams};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
 use proptest::prelude::*;
 

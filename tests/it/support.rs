@@ -46,6 +46,26 @@ pub fn real_sample() -> Option<PathBuf> {
     None
 }
 
+/// A labelled short-text set of `../shared/data/benchmarks` (`NAME.csv` and
+/// `NAME.labels.csv`), missing as [`real_sample`] may be.
+pub fn benchmark(name: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/benchmarks");
+    let (texts, labels) = (
+        dir.join(format!("{name}.csv")),
+        dir.join(format!("{name}.labels.csv")),
+    );
+    if texts.exists() && labels.exists() {
+        return Some((texts, labels));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "`{}` is missing on CI",
+        texts.display()
+    );
+    eprintln!("skipping: `{}` not found", texts.display());
+    None
+}
+
 /// Generates `rows` records with `seed` into `dir/raw.csv`.
 pub fn generate(dir: &Path, rows: u64, seed: u64, dirty_rate: f64) -> PathBuf {
     let out = dir.join("raw.csv");

@@ -18,7 +18,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
-use crate::features::SparseVec;
+use crate::model::features::SparseVec;
 
 /// How centroids are seeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -62,7 +62,7 @@ pub struct TrainOptions {
 /// Dense centroids with their squared norms: the one home of the
 /// nearest-centroid arithmetic, used by training, scoring ([`crate::model`])
 /// and the silhouette that picks k.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Centroids {
     rows: Vec<Vec<f32>>,
     norms: Vec<f32>,
