@@ -27,7 +27,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full clean notebooks notebooks-check
+.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full quality clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -105,12 +105,17 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: release broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), batch, score (3M rows) and stream (1M records, vs a bare pipe)
+bench: release broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), batch, score (3M rows) and stream (1M records, vs a bare pipe); clustering quality
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
 	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models $(BENCH_VENV)/bin/python
 	@test -f data/bench/raw-$(STREAM_BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(STREAM_BENCH_ROWS) --seed 99 --out data/bench/raw-$(STREAM_BENCH_ROWS).csv
 	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT) $(BENCH_VENV)/bin/python
+	@scripts/quality.sh $(RELEASE_BIN) data/bench $(BENCH_VENV)/bin/python
+
+quality: release ## Clustering quality (NMI, ARI, clusters found) of k-means and dmm on ../shared/data/benchmarks
+	@mkdir -p data/bench
+	@scripts/quality.sh $(RELEASE_BIN) data/bench python3
 
 bench-full: release ## Time preprocess on a full-size dump (FULL_ROWS, 33M: ~9 GB, generated once under data/bench/)
 	@mkdir -p data/bench

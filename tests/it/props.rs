@@ -5,6 +5,7 @@
 
 use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
+use adlens::model::dmm::{self, DmmParams, Vocabulary};
 use adlens::model::features::{CampaignText, FeatureParams};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
 use proptest::prelude::*;
@@ -124,5 +125,30 @@ proptest! {
         let decoded = decode(format, "t", &messages, 1 << 20);
         // Every message is a row or a rejection, never both, never neither.
         prop_assert_eq!(decoded.raw.num_rows() + decoded.rejected.len(), messages.len());
+    }
+
+    #[test]
+    fn dmm_training_and_scoring_are_total(texts in prop::collection::vec(any::<String>(), 1..12), probe in any::<String>(), k_max in 1usize..6) {
+        let tokens_of = |text: &str| {
+            let mut tokens = Vec::new();
+            let campaign = CampaignText { title: Some(text), ..CampaignText::default() };
+            campaign.for_each_token(&FeatureParams::default(), |t, _| tokens.push(t.to_string()));
+            tokens
+        };
+        let tokens: Vec<Vec<String>> = texts.iter().map(|t| tokens_of(t)).collect();
+        let vocabulary = Vocabulary::fit(&tokens, 1);
+        let docs: Vec<dmm::Doc> = tokens.iter().map(|t| vocabulary.doc(t.iter().map(String::as_str)).0).filter(|d| d.len > 0).collect();
+        let params = DmmParams { k_max, alpha: 0.1, beta: 0.1, iterations: 3, seed: 1 };
+        let trained = dmm::train(&docs, vocabulary.len(), &params);
+        prop_assert_eq!(trained.assignments.len(), docs.len());
+        prop_assert!(trained.counts.clusters() <= k_max);
+        prop_assert_eq!(trained.counts.docs.iter().sum::<u64>(), docs.len() as u64);
+        if trained.counts.clusters() > 0 {
+            let probe = tokens_of(&probe);
+            let (doc, unknown) = vocabulary.doc(probe.iter().map(String::as_str));
+            let z = trained.counts.most_probable(&doc, &mut Vec::new());
+            prop_assert!(z < trained.counts.clusters());
+            prop_assert!(trained.counts.per_token_log_likelihood(&doc, unknown, z).is_finite());
+        }
     }
 }
