@@ -378,6 +378,13 @@ fn bad_requests_are_user_errors() {
         .assert()
         .code(1)
         .stderr(contains("no model yet; run `adlens batch` first"));
+    // dmm's priors must be above zero: refused before anything is read.
+    adlens()
+        .args(["batch", "--algorithm", "dmm", "--beta", "0", "--data"])
+        .arg(tmp.path())
+        .assert()
+        .failure()
+        .stderr(contains("--beta").and(contains("expected a number above 0, got `0`")));
 }
 
 #[test]
