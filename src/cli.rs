@@ -395,7 +395,6 @@ pub enum Format {
     Json,
 }
 
-/// A byte size such as `64KiB` or `1000`.
 /// The clustering algorithm of `adlens batch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Algorithm {
@@ -420,6 +419,7 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A byte size such as `64KiB` or `1000`.
 fn small_byte_size(text: &str) -> Result<usize, String> {
     crate::engine::parse_byte_size(text)
         .ok_or_else(|| "expected a size such as `64KiB` or `1000`".to_string())

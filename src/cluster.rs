@@ -175,15 +175,14 @@ pub fn train_mixture(
         })
         .collect();
     let vocabulary = Vocabulary::fit(&tokens, 2);
-    let docs: Vec<(dmm::Doc, u32)> = tokens
+    let (docs, unknown): (Vec<dmm::Doc>, Vec<u32>) = tokens
         .iter()
         .map(|t| vocabulary.doc(t.iter().map(String::as_str)))
         .filter(|(doc, _)| doc.len > 0)
-        .collect();
-    let bags: Vec<dmm::Doc> = docs.iter().map(|(doc, _)| doc.clone()).collect();
-    let trained = dmm::train(&bags, vocabulary.len(), params);
+        .unzip();
+    let trained = dmm::train(&docs, vocabulary.len(), params);
     let mut distances = vec![Vec::new(); trained.counts.clusters()];
-    for ((doc, unknown), z) in docs.iter().zip(&trained.assignments) {
+    for ((doc, unknown), z) in docs.iter().zip(&unknown).zip(&trained.assignments) {
         let z = *z as usize;
         distances[z].push(-trained.counts.per_token_log_likelihood(doc, *unknown, z) as f32);
     }
@@ -192,7 +191,7 @@ pub fn train_mixture(
         vocabulary,
         counts: trained.counts,
         radius,
-        docs: bags.len(),
+        docs: docs.len(),
         init: trained.init,
     }
 }

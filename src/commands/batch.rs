@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{self, BatchArgs};
+use crate::cli::BatchArgs;
 use crate::cluster;
 use crate::engine::{self, EngineConfig};
 use crate::error::Error;
@@ -76,8 +76,9 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     let sampled = Instant::now();
     let algorithm = Algorithm::from(args.algorithm);
     let k_given = parse_k(&args.k)?;
-    let (clusters, k_curve, steps, init) = match args.algorithm {
-        cli::Algorithm::Kmeans => {
+    let dmm = (algorithm == Algorithm::Dmm).then(|| dmm_params(args, k_given));
+    let (clusters, k_curve, steps, init) = match &dmm {
+        None => {
             let sample = cluster::vectorize(&texts, &params);
             let (k, k_curve) = choose_k(args, k_given, &sample.vectors, params.dim, &options)?;
             let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
@@ -87,8 +88,8 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
             };
             (clusters, k_curve, steps, args.init.name())
         }
-        cli::Algorithm::Dmm => {
-            let mixture = cluster::train_mixture(&texts, &params, &dmm_params(args, k_given));
+        Some(dmm) => {
+            let mixture = cluster::train_mixture(&texts, &params, dmm);
             anyhow::ensure!(
                 mixture.docs > 0,
                 "no sampled campaign has a word shared with another: nothing to cluster"
@@ -117,7 +118,7 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         algorithm,
         k,
-        dmm: (algorithm == Algorithm::Dmm).then(|| dmm_params(args, k_given)),
+        dmm,
         seed: args.seed,
         features: params,
         training: TrainingInfo {

@@ -193,9 +193,8 @@ impl Model {
             Clusters::Mixture {
                 vocabulary, counts, ..
             } => {
-                let mut tokens = Vec::new();
-                text.for_each_token(&self.meta.features, |t, _| tokens.push(t.to_string()));
-                let (doc, unknown) = vocabulary.doc(tokens.iter().map(String::as_str));
+                let (doc, unknown) = vocabulary
+                    .doc_of(|add| text.for_each_token(&self.meta.features, |t, _| add(t)));
                 let z = counts.most_probable(&doc, &mut Vec::new());
                 let likelihood = counts.per_token_log_likelihood(&doc, unknown, z);
                 (z as u32, -likelihood as f32)
@@ -636,14 +635,19 @@ mod tests {
         );
     }
 
+    /// `model` saved into `dir/v` and loaded back, checked to be the same.
+    fn round_trip(model: &Model, dir: &Path) -> Model {
+        model.save(&dir.join("v")).unwrap();
+        let loaded = Model::load(&dir.join("v")).unwrap();
+        assert_eq!(loaded.clusters, model.clusters);
+        assert_eq!(loaded.meta, model.meta);
+        loaded
+    }
+
     #[test]
     fn saves_and_loads_the_same_model() {
         let tmp = tempfile::tempdir().unwrap();
-        let model = tiny_model();
-        model.save(&tmp.path().join("v")).unwrap();
-        let loaded = Model::load(&tmp.path().join("v")).unwrap();
-        assert_eq!(loaded.clusters, model.clusters);
-        assert_eq!(loaded.meta, model.meta);
+        round_trip(&tiny_model(), tmp.path());
         set_latest(tmp.path(), "v").unwrap();
         assert_eq!(latest_version(tmp.path()).unwrap().as_deref(), Some("v"));
     }
@@ -679,11 +683,7 @@ mod tests {
     #[test]
     fn a_mixture_saves_loads_and_scores_by_its_words() {
         let tmp = tempfile::tempdir().unwrap();
-        let model = tiny_mixture();
-        model.save(&tmp.path().join("m")).unwrap();
-        let loaded = Model::load(&tmp.path().join("m")).unwrap();
-        assert_eq!(loaded.clusters, model.clusters);
-        assert_eq!(loaded.meta, model.meta);
+        let loaded = round_trip(&tiny_mixture(), tmp.path());
         let text = |title| CampaignText {
             title: Some(title),
             ..CampaignText::default()

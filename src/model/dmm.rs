@@ -121,14 +121,18 @@ impl Vocabulary {
 
     /// The document of `tokens`, and how many of them the vocabulary lacks.
     pub fn doc<'a>(&self, tokens: impl IntoIterator<Item = &'a str>) -> (Doc, u32) {
-        let mut ids = Vec::new();
-        let mut unknown = 0;
-        for token in tokens {
-            match self.ids.get(token) {
-                Some(id) => ids.push(*id),
-                None => unknown += 1,
-            }
-        }
+        self.doc_of(|add| tokens.into_iter().for_each(add))
+    }
+
+    /// [`Self::doc`] of the tokens `emit` hands over one by one (as
+    /// `CampaignText::for_each_token` does), without owning them: scoring
+    /// makes one document per campaign.
+    pub fn doc_of(&self, emit: impl FnOnce(&mut dyn FnMut(&str))) -> (Doc, u32) {
+        let (mut ids, mut unknown) = (Vec::new(), 0);
+        emit(&mut |token| match self.ids.get(token) {
+            Some(id) => ids.push(*id),
+            None => unknown += 1,
+        });
         (Doc::from_ids(ids), unknown)
     }
 }
@@ -304,8 +308,9 @@ impl Counts {
     }
 
     /// The counts with empty clusters dropped and the others numbered by
-    /// size (largest first, ties by old id), and the old id of each.
-    pub fn compacted(&self) -> (Self, Vec<usize>) {
+    /// size (largest first, ties by old id), and the new id of each old one
+    /// (`u32::MAX` for the dropped).
+    pub fn compacted(&self) -> (Self, Vec<u32>) {
         let mut order: Vec<usize> = (0..self.clusters()).filter(|z| self.docs[*z] > 0).collect();
         order.sort_by_key(|z| (std::cmp::Reverse(self.docs[*z]), *z));
         let mut new_id = vec![u32::MAX; self.clusters()];
@@ -331,7 +336,7 @@ impl Counts {
             alpha: self.alpha,
             beta: self.beta,
         };
-        (compact, order)
+        (compact, new_id)
     }
 }
 
@@ -386,7 +391,7 @@ pub fn train(docs: &[Doc], vocabulary: usize, params: &DmmParams) -> Trained {
     } else {
         random
     };
-    best.compacted(params.k_max.max(1))
+    best.compacted()
 }
 
 /// One sampler run from `init`, before empty clusters are dropped.
@@ -422,12 +427,8 @@ fn run(docs: &[Doc], vocabulary: usize, params: &DmmParams, init: Init) -> Train
 impl Trained {
     /// The same run with empty clusters dropped and the others renumbered
     /// by size.
-    fn compacted(self, k: usize) -> Self {
-        let (counts, order) = self.counts.compacted();
-        let mut new_id = vec![0u32; k];
-        for (new, old) in order.iter().enumerate() {
-            new_id[*old] = new as u32;
-        }
+    fn compacted(self) -> Self {
+        let (counts, new_id) = self.counts.compacted();
         Self {
             counts,
             assignments: self

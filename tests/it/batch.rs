@@ -58,6 +58,12 @@ fn latest(models: &Path) -> String {
         .to_string()
 }
 
+/// The `model.json` of the model LATEST names.
+fn latest_meta(models: &Path) -> serde_json::Value {
+    let path = models.join(latest(models)).join("model.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Normalised mutual information (arithmetic mean), as scikit-learn computes it.
 fn nmi(pairs: &[(u64, String)]) -> f64 {
     let n = pairs.len() as f64;
@@ -155,10 +161,7 @@ fn dmm_finds_the_topics_of_real_short_texts_and_how_many_there_are() {
         .assert()
         .success()
         .stdout(contains("top terms"));
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(models.join(latest(&models)).join("model.json")).unwrap(),
-    )
-    .unwrap();
+    let meta = latest_meta(&models);
     assert_eq!(meta["algorithm"], "dmm");
     assert_eq!(meta["dmm"]["k_max"], 24);
     let found = meta["k"].as_u64().unwrap();
@@ -207,10 +210,7 @@ fn clusters_recover_the_hidden_topics() {
         .stdout(contains("top terms"));
 
     let version = latest(&models);
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(models.join(&version).join("model.json")).unwrap(),
-    )
-    .unwrap();
+    let meta = latest_meta(&models);
     assert_eq!(meta["k"], 16);
     assert_eq!(meta["clusters"].as_array().unwrap().len(), 16);
     assert!(
@@ -410,10 +410,7 @@ fn k_auto_picks_the_best_k_of_the_range_and_stores_the_curve() {
         .assert()
         .success()
         .stderr(contains("chose k="));
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(models.join(latest(&models)).join("model.json")).unwrap(),
-    )
-    .unwrap();
+    let meta = latest_meta(&models);
     let curve: Vec<(u64, f64)> = meta["k_curve"]
         .as_array()
         .unwrap()

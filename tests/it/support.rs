@@ -29,11 +29,12 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The 100 real rows in `../shared/data`. Missing is a failure on CI and a
-/// skip (with a note) elsewhere, since a lone clone does not have them.
-pub fn real_sample() -> Option<PathBuf> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/sample_campaign_data_2023.csv");
+/// A file of `../shared/data`. Missing is a failure on CI and a skip (with
+/// a note) elsewhere, since a lone clone does not have them.
+fn shared_data(relative: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(relative);
     if path.exists() {
         return Some(path);
     }
@@ -46,24 +47,17 @@ pub fn real_sample() -> Option<PathBuf> {
     None
 }
 
-/// A labelled short-text set of `../shared/data/benchmarks` (`NAME.csv` and
-/// `NAME.labels.csv`), missing as [`real_sample`] may be.
+/// The 100 real rows in `../shared/data`.
+pub fn real_sample() -> Option<PathBuf> {
+    shared_data("sample_campaign_data_2023.csv")
+}
+
+/// A labelled short-text set of `../shared/data/benchmarks`: `NAME.csv` and
+/// `NAME.labels.csv`.
 pub fn benchmark(name: &str) -> Option<(PathBuf, PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/benchmarks");
-    let (texts, labels) = (
-        dir.join(format!("{name}.csv")),
-        dir.join(format!("{name}.labels.csv")),
-    );
-    if texts.exists() && labels.exists() {
-        return Some((texts, labels));
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{}` is missing on CI",
-        texts.display()
-    );
-    eprintln!("skipping: `{}` not found", texts.display());
-    None
+    let texts = shared_data(&format!("benchmarks/{name}.csv"))?;
+    let labels = shared_data(&format!("benchmarks/{name}.labels.csv"))?;
+    Some((texts, labels))
 }
 
 /// Generates `rows` records with `seed` into `dir/raw.csv`.
