@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env::EnvVars;
+use crate::model::online::{Forget, OnlineParams};
 
 /// Turns raw dumps of ad-campaign records into clean, queryable Parquet and
 /// clusters people can act on.
@@ -30,14 +31,15 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Clean raw CSV dumps into partitioned Parquet, a rejects table and a manifest.
     Preprocess(PreprocessArgs),
-    /// Train k-means clusters on the cleaned campaigns into a new model version.
+    /// Train clusters (k-means or dmm) on the cleaned campaigns into a new model version.
     Batch(BatchArgs),
     /// Score the cleaned campaigns with an existing model (writes assignments).
     Score(ScoreArgs),
     /// Run SQL over every output under a data directory.
     Sql(SqlArgs),
-    /// Score campaign records from Kafka against the latest model, continuously.
-    Stream(StreamArgs),
+    /// Score campaign records from Kafka against the latest model (or evolve
+    /// online topics from it), continuously.
+    Stream(Box<StreamArgs>),
     /// Replay a campaign CSV into a Kafka topic (one message per record).
     Produce(ProduceArgs),
     /// Serve a live and historical dashboard over the Parquet outputs.
@@ -178,6 +180,81 @@ pub struct StreamArgs {
     /// Threads cleaning each micro-batch (default: all cores).
     #[arg(long, env = EnvVars::ADLENS_PARTITIONS)]
     pub partitions: Option<usize>,
+
+    #[command(flatten)]
+    pub online: OnlineArgs,
+}
+
+/// Online topics (`stream --online`).
+#[derive(Debug, Args)]
+pub struct OnlineArgs {
+    /// Evolve the topics with the stream instead of scoring against a frozen
+    /// model: each micro-batch joins existing topics or opens new ones, old
+    /// ones fade (see README "Online topics"). Starts from `LATEST`.
+    #[arg(long)]
+    pub online: bool,
+
+    /// Forget a micro-batch's contribution after this many newer micro-batches
+    /// (`10`) or this long after it was processed (`90s`, `30m`, `2h`).
+    #[arg(long, default_value = "10", value_parser = forget_after, requires = "online")]
+    pub forget_after: Forget,
+
+    /// Weight of a new topic (times the documents counted); larger opens more.
+    #[arg(long, default_value_t = 0.01, value_parser = positive, requires = "online")]
+    pub alpha: f64,
+
+    /// Prior weight of a word in a topic; larger makes fewer, broader topics.
+    #[arg(long, default_value_t = 0.1, value_parser = positive, requires = "online")]
+    pub beta: f64,
+
+    /// Gibbs sweeps over each micro-batch after its first pass.
+    #[arg(long, default_value_t = 5, requires = "online")]
+    pub iterations: usize,
+
+    /// Documents a topic needs to be born; records in smaller topics are outliers.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), requires = "online")]
+    pub min_topic_size: u64,
+
+    /// Also send each topic event (born, died) as JSON to this topic.
+    #[arg(long, value_name = "TOPIC", requires = "online")]
+    pub topic_events_topic: Option<String>,
+
+    /// Seed of the online sampler (deterministic per micro-batch).
+    #[arg(long, default_value_t = 42, requires = "online")]
+    pub online_seed: u64,
+}
+
+impl OnlineArgs {
+    pub fn params(&self) -> OnlineParams {
+        OnlineParams {
+            alpha: self.alpha,
+            beta: self.beta,
+            iterations: self.iterations,
+            forget: self.forget_after,
+            min_topic_size: self.min_topic_size,
+            seed: self.online_seed,
+        }
+    }
+}
+
+/// `10` (micro-batches) or a duration: `90s`, `30m`, `2h` (at least 1).
+fn forget_after(text: &str) -> Result<Forget, String> {
+    let err =
+        || format!("expected micro-batches (`10`) or a time (`90s`, `30m`, `2h`), got `{text}`");
+    let (digits, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |i| text.split_at(i));
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    if n == 0 {
+        return Err(err());
+    }
+    match unit {
+        "" => Ok(Forget::Batches(n)),
+        "s" => Ok(Forget::Seconds(n)),
+        "m" => Ok(Forget::Seconds(n * 60)),
+        "h" => Ok(Forget::Seconds(n * 3600)),
+        _ => Err(err()),
+    }
 }
 
 #[derive(Debug, Args)]

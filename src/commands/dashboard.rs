@@ -154,6 +154,14 @@ async fn live_json(dirs: &Dirs, windows: u32) -> anyhow::Result<Value> {
     );
     let ctx = open(&dirs.stream).await?;
     let found = rows(ctx.as_ref(), &["cluster_windows"], &sql).await?;
+    // `stream --online`: the latest births and deaths of topics.
+    let events = rows(
+        ctx.as_ref(),
+        &["topic_events"],
+        "SELECT CAST(event_time AS VARCHAR) AS event_time, event, cluster_id, size, label, batch \
+         FROM topic_events ORDER BY event_time DESC, batch DESC, cluster_id LIMIT 20",
+    )
+    .await?;
     let mut by_window: Vec<(String, Value)> = Vec::new();
     let (mut records, mut outliers, mut secs) = (0i64, 0i64, 60i64);
     for r in &found {
@@ -184,6 +192,7 @@ async fn live_json(dirs: &Dirs, windows: u32) -> anyhow::Result<Value> {
         "windows": by_window.into_iter().map(|(_, w)| w).collect::<Vec<_>>(),
         "records_per_sec": last as f64 / secs.max(1) as f64,
         "outlier_rate": if records > 0 { outliers as f64 / records as f64 } else { 0.0 },
+        "topic_events": events,
         "model": model_json(&dirs.models),
     }))
 }

@@ -6,12 +6,16 @@
 //! one is cleaned on the runtime's workers while this task scores, produces
 //! and writes the last one (see [`Stream::run`]).
 //!
+//! With `--online` the topics evolve with the stream instead
+//! ([`crate::model::online`]): seeded from `LATEST`, updated by every
+//! micro-batch, saved at every checkpoint and resumed on restart.
+//!
 //! Delivery is at-least-once: offsets are committed only at a checkpoint,
 //! after every result before it was acknowledged by the broker and the
 //! Parquet files holding them were closed. A crash replays what came after
 //! the last checkpoint, so a consumer may see a result twice, never zero times.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,8 +31,9 @@ use crate::engine;
 use crate::error::Error;
 use crate::kafka::{self, InFlight, LogContext, StreamContext};
 use crate::model::Model;
+use crate::model::online::{EventKind, TopicEvent};
 use crate::reject::RejectReason;
-use crate::stream::checkpoint::Checkpoint;
+use crate::stream::checkpoint::{Checkpoint, OnlineState};
 use crate::stream::decode::{self, Envelope};
 use crate::stream::tables::{Refusal, StreamTables};
 use crate::stream::watch::ModelWatch;
@@ -98,8 +103,12 @@ struct Stream<'a> {
     producer: FutureProducer<LogContext>,
     cleaner: Cleaner,
     model: Arc<Model>,
-    labels: Vec<String>,
-    cluster_topics: Vec<String>,
+    /// Label per cluster (online: per topic, as of its last micro-batch).
+    labels: HashMap<u32, String>,
+    /// `--online`: the topics, shared with the checkpoint that saves them.
+    online: Option<OnlineState>,
+    /// Topic events not written yet.
+    events: Vec<TopicEvent>,
     watch: ModelWatch,
     /// Finished micro-batches not yet committed (shared with the revoke hook).
     done: Checkpoint,
@@ -146,7 +155,14 @@ impl<'a> Stream<'a> {
         );
         let tables = StreamTables::open(&args.data, &process, args.window_secs)
             .with_context(|| format!("opening the tables under `{}`", args.data.display()))?;
-        let done = Checkpoint::new(&args.input_topic, tables);
+        let mut done = Checkpoint::new(&args.input_topic, tables);
+        let (online, seed_events) = if args.online.online {
+            let (state, events) = OnlineState::open(&args.data, args.online.params(), &model)?;
+            done = done.with_online(state.clone());
+            (Some(state), events)
+        } else {
+            (None, Vec::new())
+        };
         let on_revoke = done.clone();
         let revoke_producer = producer.clone();
         consumer
@@ -174,8 +190,9 @@ impl<'a> Stream<'a> {
             producer,
             cleaner: Cleaner::new(partitions)?,
             model: Arc::new(model.clone()),
-            labels: Vec::new(),
-            cluster_topics: Vec::new(),
+            labels: HashMap::new(),
+            online,
+            events: seed_events,
             watch,
             done,
             last_checkpoint: Instant::now(),
@@ -188,18 +205,44 @@ impl<'a> Stream<'a> {
         Ok(stream)
     }
 
-    /// Puts `model` in service: results from now on carry its version.
+    /// Puts `model` in service: results from now on carry its version. With
+    /// `--online`, a model newer than the topics' seed re-seeds them (the
+    /// documented rule: its clusters are born under new ids, every living
+    /// topic dies).
     fn serve(&mut self, model: Model) {
-        self.labels = stream::cluster_labels(&model);
-        self.cluster_topics = match &self.args.topic_per_cluster {
-            Some(prefix) => (0..model.meta.k).map(|c| format!("{prefix}{c}")).collect(),
-            None => Vec::new(),
-        };
+        if let Some(online) = &self.online {
+            let events = {
+                let mut topics = online.lock();
+                if topics.seeded_from.as_deref() == Some(model.meta.version.as_str()) {
+                    Vec::new()
+                } else {
+                    tracing::info!(
+                        "re-seeding the online topics from model `{}`",
+                        model.meta.version
+                    );
+                    topics.reseed(&model, chrono::Utc::now().timestamp_micros())
+                }
+            };
+            self.record_events(events);
+        } else {
+            self.labels = stream::cluster_labels(&model);
+        }
         if self.progress {
-            eprintln!(
-                "stream: scoring with model {} (k={})",
-                model.meta.version, model.meta.k
-            );
+            match &self.online {
+                Some(online) => {
+                    let topics = online.lock();
+                    eprintln!(
+                        "stream: online topics from model {}: {} alive after {} micro-batches",
+                        model.meta.version,
+                        topics.alive(),
+                        topics.batches()
+                    );
+                }
+                None => eprintln!(
+                    "stream: scoring with model {} (k={})",
+                    model.meta.version, model.meta.k
+                ),
+            }
         }
         self.totals.models.push(model.meta.version.clone());
         self.model = Arc::new(model);
@@ -367,9 +410,10 @@ impl<'a> Stream<'a> {
         let dead = self.dead_letters(&refusals, &now_text)?;
         let scored_count = results.len() as u64;
         let flight = self.send(results, &refusals, dead).await?;
+        self.write_events().await?;
 
         let micros = now.timestamp_micros();
-        let version = &self.model.meta.version;
+        let version = &self.version();
         self.done
             .finish(messages.iter().map(|m| (m.partition, m.offset)), |tables| {
                 for s in &scored {
@@ -391,18 +435,81 @@ impl<'a> Stream<'a> {
         Ok(())
     }
 
-    /// Scores cleaned records (on a blocking thread: it is all CPU).
+    /// Scores cleaned records (on a blocking thread: it is all CPU); online,
+    /// updates the topics with them and records the births and deaths.
     async fn score(
-        &self,
+        &mut self,
         cleaned: Vec<arrow::array::RecordBatch>,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
         let model = Arc::clone(&self.model);
-        tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
+        let Some(online) = self.online.clone() else {
+            return tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?;
+        };
+        let now = chrono::Utc::now().timestamp_micros();
+        let (scored, refused, assignment) = tokio::task::spawn_blocking(move || {
+            stream::score_online(&mut online.lock(), &model, &cleaned, now)
+        })
+        .await??;
+        self.labels.extend(assignment.labels);
+        self.record_events(assignment.events);
+        Ok((scored, refused))
+    }
+
+    /// Keeps topic events for [`Self::write_events`].
+    fn record_events(&mut self, events: Vec<TopicEvent>) {
+        for e in events.iter().filter(|e| e.event == EventKind::Died) {
+            self.labels.remove(&e.topic);
+        }
+        self.events.extend(events);
+    }
+
+    /// Writes the topic events kept so far to `topic_events/` (made durable
+    /// by the next checkpoint) and, with `--topic-events-topic`, sends them.
+    async fn write_events(&mut self) -> anyhow::Result<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.events);
+        let version = self.version();
+        let now = chrono::Utc::now();
+        self.done.finish([], |tables| {
+            tables.append_events(&events, &version, now.timestamp_micros())
+        })?;
+        let Some(topic) = &self.args.online.topic_events_topic else {
+            return Ok(());
+        };
+        let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut flight = InFlight::default();
+        for event in &events {
+            let payload = serde_json::to_vec(&EventRecord {
+                event,
+                model_version: &version,
+                event_time: &now,
+            })?;
+            let key = event.topic.to_string().into_bytes();
+            flight
+                .send(&self.producer, topic, Some(key), payload)
+                .await?;
+        }
+        self.done.add_in_flight(flight);
+        Ok(())
+    }
+
+    /// What results carry as `model_version`: the model's, or with
+    /// `--online` `online:` and the version the topics were seeded from.
+    fn version(&self) -> String {
+        match &self.online {
+            Some(online) => format!(
+                "online:{}",
+                online.lock().seeded_from.as_deref().unwrap_or("none")
+            ),
+            None => self.model.meta.version.clone(),
+        }
     }
 
     /// Cleans and scores decoded records.
     async fn clean_and_score(
-        &self,
+        &mut self,
         raw: arrow::array::RecordBatch,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
         let cleaned = self.cleaner.clean(raw).await.context("cleaning")?;
@@ -413,7 +520,7 @@ impl<'a> Stream<'a> {
     /// ones that fail are dead-lettered (`rule_failed`) and the stream goes on
     /// instead of dying and replaying the same batch forever.
     async fn one_by_one(
-        &self,
+        &mut self,
         raw: &arrow::array::RecordBatch,
         failure: &anyhow::Error,
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
@@ -446,6 +553,7 @@ impl<'a> Stream<'a> {
     /// `(key, JSON, cluster)` of each scored record.
     fn results(&self, scored: &[Scored], now: &str) -> anyhow::Result<Vec<Produced>> {
         let mut out = Vec::new();
+        let version = self.version();
         for s in scored {
             let domains = arrow::compute::cast(
                 s.rows
@@ -460,11 +568,11 @@ impl<'a> Stream<'a> {
                     campaign_id: s.campaign_id[i],
                     created_at: stream::format_micros(s.created_at[i]),
                     cluster,
-                    cluster_label: &self.labels[cluster as usize],
+                    cluster_label: self.labels.get(&cluster).map_or("", String::as_str),
                     distance: s.distance[i],
                     outlier: s.outlier[i],
                     domain: domains.is_valid(i).then(|| domains.value(i)),
-                    model_version: &self.model.meta.version,
+                    model_version: &version,
                     processed_at: now,
                 };
                 let key = s.campaign_id[i].to_string().into_bytes();
@@ -507,9 +615,10 @@ impl<'a> Stream<'a> {
     ) -> anyhow::Result<InFlight> {
         let mut flight = InFlight::default();
         for (key, payload, cluster) in results {
-            if let Some(topic) = self.cluster_topics.get(cluster as usize) {
+            if let Some(prefix) = &self.args.topic_per_cluster {
+                let topic = format!("{prefix}{cluster}");
                 flight
-                    .send(&self.producer, topic, Some(key.clone()), payload.clone())
+                    .send(&self.producer, &topic, Some(key.clone()), payload.clone())
                     .await?;
             }
             flight
@@ -563,7 +672,10 @@ impl<'a> Stream<'a> {
     /// Final checkpoint (commit only when the run succeeded) and summary.
     async fn close(&mut self, succeeded: bool, stop: &AtomicBool) -> anyhow::Result<()> {
         let closed = if succeeded {
-            self.checkpoint(stop).await
+            match self.write_events().await {
+                Ok(()) => self.checkpoint(stop).await,
+                Err(e) => Err(e),
+            }
         } else {
             Ok(())
         };
@@ -573,6 +685,15 @@ impl<'a> Stream<'a> {
         }
         closed
     }
+}
+
+/// A topic event as sent to `--topic-events-topic`.
+#[derive(Debug, serde::Serialize)]
+struct EventRecord<'a> {
+    #[serde(flatten)]
+    event: &'a TopicEvent,
+    model_version: &'a str,
+    event_time: &'a str,
 }
 
 /// Periodic status line on stderr.

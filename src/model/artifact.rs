@@ -26,7 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::dmm::{Counts, DmmParams, Vocabulary};
+use super::dmm::{Counts, DmmParams, Vocabulary, readable};
 use super::features::{CampaignText, FeatureParams, SparseVec, Vectorizer};
 use super::kmeans::Centroids;
 use crate::error::Error;
@@ -215,7 +215,6 @@ impl Model {
     /// the heaviest centroid terms. dmm: the most probable words, then the
     /// most distinctive (most over-represented against all clusters).
     pub fn top_terms(&self, cluster: usize, n: usize) -> Vec<String> {
-        let readable = |t: &String| !t.is_empty() && !t.contains(':');
         match &self.clusters {
             Clusters::Centroids {
                 vectorizer,
@@ -228,22 +227,13 @@ impl Model {
                     .into_iter()
                     .filter(|&b| centroid[b] > 0.0)
                     .map(|b| vectorizer.terms[b].clone())
-                    .filter(readable)
+                    .filter(|t| readable(t))
                     .take(n)
                     .collect()
             }
             Clusters::Mixture {
                 vocabulary, counts, ..
-            } => {
-                let mut terms = Vec::new();
-                for word in counts.top_words(cluster) {
-                    let term = &vocabulary.terms()[word];
-                    if readable(term) && !terms.contains(term) && terms.len() < n {
-                        terms.push(term.clone());
-                    }
-                }
-                terms
-            }
+            } => counts.top_terms(vocabulary, cluster, n),
         }
     }
 

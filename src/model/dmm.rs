@@ -68,8 +68,9 @@ impl Doc {
     }
 }
 
-/// The words a model knows, with ids in term order.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The words a model knows, with ids in term order. Serialized as its terms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct Vocabulary {
     terms: Vec<String>,
     ids: HashMap<String, u32>,
@@ -111,6 +112,18 @@ impl Vocabulary {
         &self.terms
     }
 
+    /// The id of `term`, adding it as the next word if it is new (the
+    /// online topics' vocabulary grows with the stream).
+    pub fn id_or_insert(&mut self, term: &str) -> u32 {
+        if let Some(id) = self.ids.get(term) {
+            return *id;
+        }
+        let id = self.terms.len() as u32;
+        self.terms.push(term.to_string());
+        self.ids.insert(term.to_string(), id);
+        id
+    }
+
     pub fn len(&self) -> usize {
         self.terms.len()
     }
@@ -137,6 +150,23 @@ impl Vocabulary {
     }
 }
 
+impl From<Vec<String>> for Vocabulary {
+    fn from(terms: Vec<String>) -> Self {
+        Self::from_terms(terms)
+    }
+}
+
+impl From<Vocabulary> for Vec<String> {
+    fn from(vocabulary: Vocabulary) -> Self {
+        vocabulary.terms
+    }
+}
+
+/// A term a label can show: not empty and not a URL token (`d:`, `h:`, `p:`).
+pub fn readable(term: &str) -> bool {
+    !term.is_empty() && !term.contains(':')
+}
+
 /// `Σ_{j<n} ln(x + j)`: the log of a rising factorial, by terms since a
 /// short text repeats a word once or twice at most.
 fn ln_rising(x: f64, n: u32) -> f64 {
@@ -145,7 +175,7 @@ fn ln_rising(x: f64, n: u32) -> f64 {
 
 /// Cluster and cluster-word counts: the state the sampler changes and a
 /// trained model scores with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     /// Documents per cluster (`m_z`).
     pub docs: Vec<u64>,
@@ -190,9 +220,15 @@ impl Counts {
     }
 
     pub fn remove(&mut self, doc: &Doc, z: usize) {
-        self.docs[z] -= 1;
-        self.tokens[z] -= u64::from(doc.len);
-        for &(w, c) in &doc.words {
+        self.subtract(z, 1, u64::from(doc.len), &doc.words);
+    }
+
+    /// Takes back `docs` documents of `tokens` tokens, `words[w]` of word
+    /// `w`, from cluster `z`: what [`Self::add`] put there, in aggregate.
+    pub fn subtract(&mut self, z: usize, docs: u64, tokens: u64, words: &[(u32, u32)]) {
+        self.docs[z] -= docs;
+        self.tokens[z] -= tokens;
+        for &(w, c) in words {
             let users = &mut self.words[w as usize];
             if let Some(i) = users.iter().position(|(k, _)| *k as usize == z) {
                 users[i].1 -= c;
@@ -225,7 +261,7 @@ impl Counts {
     }
 
     /// The same constant-free `ln p(d, z)` for an empty cluster.
-    fn empty_log_score(&self, doc: &Doc) -> f64 {
+    pub fn empty_log_score(&self, doc: &Doc) -> f64 {
         let vb = self.vocabulary_beta();
         self.alpha.ln() - (libm::lgamma(vb + f64::from(doc.len)) - libm::lgamma(vb))
     }
@@ -270,9 +306,21 @@ impl Counts {
     /// lift being the word's share in the cluster over its share overall),
     /// which brings up the distinctive words a common word would hide.
     pub fn top_words(&self, z: usize) -> Vec<usize> {
+        self.top_words_among(z, 0..self.words.len())
+    }
+
+    /// [`Self::top_words`] ranking only `candidates` (distinct word ids):
+    /// the online topics label a topic from the words of its new documents
+    /// instead of walking the whole vocabulary for every topic.
+    pub fn top_words_among(
+        &self,
+        z: usize,
+        candidates: impl IntoIterator<Item = usize>,
+    ) -> Vec<usize> {
         let total: u64 = self.tokens.iter().sum();
         let mut used: Vec<(usize, u32, f64)> = Vec::new();
-        for (w, users) in self.words.iter().enumerate() {
+        for w in candidates {
+            let users = &self.words[w];
             if let Some((_, n)) = users.iter().find(|(k, _)| *k as usize == z) {
                 let overall: u64 = users.iter().map(|(_, n)| u64::from(*n)).sum();
                 let lift = (f64::from(*n) / self.tokens[z].max(1) as f64)
@@ -284,6 +332,26 @@ impl Counts {
         let probable = used.len().min(4);
         used[probable..].sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         used.into_iter().map(|(w, _, _)| w).collect()
+    }
+
+    /// The first `n` readable [`Self::top_words`] of cluster `z`, as terms.
+    pub fn top_terms(&self, vocabulary: &Vocabulary, z: usize, n: usize) -> Vec<String> {
+        self.terms_of(vocabulary, self.top_words(z), n)
+    }
+
+    /// The first `n` readable terms of ranked `words`.
+    pub fn terms_of(&self, vocabulary: &Vocabulary, words: Vec<usize>, n: usize) -> Vec<String> {
+        let mut terms: Vec<String> = Vec::new();
+        for word in words {
+            if terms.len() >= n {
+                break;
+            }
+            let term = &vocabulary.terms()[word];
+            if readable(term) && !terms.contains(term) {
+                terms.push(term.clone());
+            }
+        }
+        terms
     }
 
     /// `ln p(docs, z | α, β)` of the collapsed model with `k_max` cluster
@@ -444,32 +512,49 @@ impl Trained {
 /// Draws a cluster for `doc` from its conditional; all empty clusters are
 /// one candidate and the lowest empty id takes the document.
 fn sample(counts: &Counts, doc: &Doc, rng: &mut Pcg64Mcg, scores: &mut Vec<f64>) -> usize {
-    counts.log_scores(doc, scores);
     let empty = counts.docs.iter().filter(|m| **m == 0).count();
     let first_empty = counts.docs.iter().position(|m| *m == 0);
-    let empty_score = first_empty.map(|_| counts.empty_log_score(doc) + (empty as f64).ln());
+    let new_cluster = first_empty.map(|_| (empty as f64).ln());
+    draw(counts, doc, rng, scores, new_cluster)
+        .or(first_empty)
+        // Only reached by rounding with no empty cluster: the last cluster.
+        .unwrap_or_else(|| {
+            scores
+                .iter()
+                .rposition(|s| s.is_finite())
+                .unwrap_or_default()
+        })
+}
+
+/// Draws from `doc`'s conditional over the clusters with documents and,
+/// when `new_cluster` is given, one new cluster weighted `α · e^new_cluster`
+/// (batch: the number of empty slots; online: the documents counted, the
+/// Chinese-restaurant term). `None` means the new cluster was drawn.
+pub fn draw(
+    counts: &Counts,
+    doc: &Doc,
+    rng: &mut impl Rng,
+    scores: &mut Vec<f64>,
+    new_cluster: Option<f64>,
+) -> Option<usize> {
+    counts.log_scores(doc, scores);
+    let new_score = new_cluster.map(|ln_weight| counts.empty_log_score(doc) + ln_weight);
     let max = scores
         .iter()
         .copied()
-        .chain(empty_score)
+        .chain(new_score)
         .fold(f64::NEG_INFINITY, f64::max);
     let weight = |s: f64| if s.is_finite() { (s - max).exp() } else { 0.0 };
-    let total: f64 =
-        scores.iter().map(|s| weight(*s)).sum::<f64>() + empty_score.map_or(0.0, weight);
+    let total: f64 = scores.iter().map(|s| weight(*s)).sum::<f64>() + new_score.map_or(0.0, weight);
     let mut target = rng.random::<f64>() * total;
     for (z, s) in scores.iter().enumerate() {
         target -= weight(*s);
         if target < 0.0 {
-            return z;
+            return Some(z);
         }
     }
-    // The empty candidate (or, by rounding, the last non-empty cluster).
-    first_empty.unwrap_or_else(|| {
-        scores
-            .iter()
-            .rposition(|s| s.is_finite())
-            .unwrap_or_default()
-    })
+    // The new cluster (or, by rounding, none: the caller decides).
+    None
 }
 
 #[cfg(test)]

@@ -4,9 +4,12 @@
 //! the consumer's rebalance callback both checkpoint it, so partitions about
 //! to be revoked are committed up to the last finished micro-batch and their
 //! next owner does not replay it. Offsets are committed only once every
-//! result before them was acknowledged.
+//! result before them was acknowledged. With `--online`, the online topics
+//! are saved (atomically, with the offsets they cover) just before the
+//! offsets are committed, so a restart resumes the topics of its commit.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
@@ -15,6 +18,8 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::kafka::{InFlight, LogContext};
+use crate::model::Model;
+use crate::model::online::{OnlineParams, OnlineTopics, TopicEvent};
 use crate::stream::tables::StreamTables;
 
 /// The finished work since the last commit, shared by the loop and the
@@ -29,9 +34,66 @@ pub struct Checkpoint {
     topic: String,
 }
 
+/// The online topics and the file a checkpoint saves them to.
+#[derive(Debug, Clone)]
+pub struct OnlineState {
+    pub topics: Arc<Mutex<OnlineTopics>>,
+    pub path: PathBuf,
+}
+
+impl OnlineState {
+    /// The topics under a stream's `data` directory (`online/topics.json`):
+    /// resumed when a previous run saved them (with `params` from now on),
+    /// else seeded from `model` (the `LATEST`), with the seeded topics' births.
+    pub fn open(
+        data: &Path,
+        params: OnlineParams,
+        model: &Model,
+    ) -> anyhow::Result<(Self, Vec<TopicEvent>)> {
+        let path = data.join("online").join("topics.json");
+        let loaded = OnlineTopics::load(&path)
+            .with_context(|| format!("reading the online topics in `{}`", path.display()))?;
+        let (topics, events) = match loaded {
+            Some(mut topics) => {
+                tracing::info!(
+                    "resuming {} online topics from `{}` ({} micro-batches so far)",
+                    topics.alive(),
+                    path.display(),
+                    topics.batches()
+                );
+                topics.set_params(params);
+                (topics, Vec::new())
+            }
+            None => OnlineTopics::seeded(model, params, 0, chrono::Utc::now().timestamp_micros()),
+        };
+        let state = Self {
+            topics: Arc::new(Mutex::new(topics)),
+            path,
+        };
+        Ok((state, events))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, OnlineTopics> {
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Saves the topics as covering `pending` (next offsets per partition).
+    fn save(&self, pending: &BTreeMap<i32, i64>) -> anyhow::Result<()> {
+        let mut topics = self.lock();
+        for (partition, next) in pending {
+            let covered = topics.offsets.entry(*partition).or_insert(0);
+            *covered = (*covered).max(*next);
+        }
+        topics
+            .save(&self.path)
+            .with_context(|| format!("saving the online topics to `{}`", self.path.display()))
+    }
+}
+
 #[derive(Debug)]
 struct Finished {
     tables: Option<StreamTables>,
+    online: Option<OnlineState>,
     /// Next offset to commit, per partition.
     pending: BTreeMap<i32, i64>,
     /// Results of the pending micro-batches not yet acknowledged.
@@ -43,11 +105,18 @@ impl Checkpoint {
         Self {
             inner: Arc::new(Mutex::new(Finished {
                 tables: Some(tables),
+                online: None,
                 pending: BTreeMap::new(),
                 in_flight: InFlight::default(),
             })),
             topic: topic.to_string(),
         }
+    }
+
+    /// Saves `online` at every commit, before the offsets.
+    pub fn with_online(self, online: OnlineState) -> Self {
+        self.lock().online = Some(online);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Finished> {
@@ -132,6 +201,9 @@ impl Checkpoint {
             }
             if let Some(owned) = owned {
                 done.pending.retain(|p, _| owned.contains(p));
+            }
+            if let Some(online) = &done.online {
+                online.save(&done.pending)?;
             }
             self.offsets(&done.pending)
         };

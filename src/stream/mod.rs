@@ -12,6 +12,7 @@ pub mod tables;
 pub mod watch;
 
 use crate::reject::RejectReason;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -23,6 +24,7 @@ use serde::Serialize;
 use crate::engine::{self, CLEANED_VIEW, EngineConfig, PREPROCESS_SQL, RAW_TABLE};
 use crate::model::Model;
 use crate::model::features::TextColumns;
+use crate::model::online::{Assignment, OnlineTopics};
 
 /// Runs `sql/preprocess.sql` over micro-batches. Each call plans the view
 /// in a session of its own (a few milliseconds), so the stream can clean the
@@ -98,7 +100,11 @@ pub fn score(
     use rayon::prelude::*;
     let parts = cleaned
         .par_iter()
-        .map(|batch| score_batch(model, batch))
+        .map(|batch| {
+            let (kept, refused) = split(batch)?;
+            let scored = kept.map(|rows| score_rows(model, rows)).transpose()?;
+            Ok((scored, refused))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut scored = Vec::new();
     let mut refused = Vec::new();
@@ -109,11 +115,52 @@ pub fn score(
     Ok((scored, refused))
 }
 
-/// [`score`] of one cleaned batch.
-fn score_batch(
-    model: &Model,
-    batch: &RecordBatch,
-) -> anyhow::Result<(Option<Scored>, Vec<Refused>)> {
+/// [`score`] with online topics: the kept rows of the whole micro-batch, in
+/// message order, update the topics at once ([`OnlineTopics::update`]);
+/// `seed` gives a k-means seed's first assignment. The assignment carries
+/// the labels and topic events.
+pub fn score_online(
+    topics: &mut OnlineTopics,
+    seed: &Model,
+    cleaned: &[RecordBatch],
+    now_micros: i64,
+) -> anyhow::Result<(Vec<Scored>, Vec<Refused>, Assignment)> {
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for batch in cleaned {
+        let (rows, refusals) = split(batch)?;
+        kept.extend(rows);
+        refused.extend(refusals);
+    }
+    let mut docs = Vec::new();
+    let mut initial = topics.wants_initial().then(Vec::new);
+    for rows in &kept {
+        let text = TextColumns::new(rows)?;
+        for i in 0..rows.num_rows() {
+            let campaign = text.row(i);
+            if let Some(initial) = initial.as_mut() {
+                initial.push(seed.score_text(&campaign).0);
+            }
+            docs.push(topics.doc(&campaign));
+        }
+    }
+    let assignment = topics.update(&docs, initial.as_deref(), now_micros);
+    let mut scored = Vec::with_capacity(kept.len());
+    let mut at = 0;
+    for rows in kept {
+        let range = at..at + rows.num_rows();
+        at = range.end;
+        scored.push(Scored::new(
+            rows,
+            assignment.topic[range.clone()].to_vec(),
+            assignment.distance[range.clone()].to_vec(),
+            assignment.outlier[range].to_vec(),
+        )?);
+    }
+    Ok((scored, refused, assignment))
+}
+
+/// The rows of one cleaned batch that passed every rule, and the refused.
+fn split(batch: &RecordBatch) -> anyhow::Result<(Option<RecordBatch>, Vec<Refused>)> {
     let mut refused = Vec::new();
     let reasons = arrow::compute::cast(
         column(batch, "reject_reason")?,
@@ -133,12 +180,7 @@ fn score_batch(
         }
     }
     let kept = filter_record_batch(batch, &is_null(reasons)?)?;
-    let scored = if kept.num_rows() > 0 {
-        Some(score_rows(model, kept)?)
-    } else {
-        None
-    };
-    Ok((scored, refused))
+    Ok(((kept.num_rows() > 0).then_some(kept), refused))
 }
 
 fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
@@ -156,26 +198,38 @@ fn score_rows(model: &Model, rows: RecordBatch) -> anyhow::Result<Scored> {
         distance.push(d);
         outlier.push(radius > 0.0 && d > radius);
     }
-    Ok(Scored {
-        index: column(&rows, "source_line")?
-            .as_primitive::<Int64Type>()
-            .values()
-            .iter()
-            .map(|i| *i as usize)
-            .collect(),
-        campaign_id: column(&rows, "campaign_id")?
-            .as_primitive::<Int64Type>()
-            .values()
-            .to_vec(),
-        created_at: column(&rows, "created_at")?
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .to_vec(),
-        cluster,
-        distance,
-        outlier,
-        rows,
-    })
+    Scored::new(rows, cluster, distance, outlier)
+}
+
+impl Scored {
+    /// Kept rows with their clusters, distances and outlier flags.
+    fn new(
+        rows: RecordBatch,
+        cluster: Vec<u32>,
+        distance: Vec<f32>,
+        outlier: Vec<bool>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            index: column(&rows, "source_line")?
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|i| *i as usize)
+                .collect(),
+            campaign_id: column(&rows, "campaign_id")?
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec(),
+            created_at: column(&rows, "created_at")?
+                .as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .to_vec(),
+            cluster,
+            distance,
+            outlier,
+            rows,
+        })
+    }
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a Arc<dyn Array>> {
@@ -217,18 +271,20 @@ pub struct DeadLetter<'a> {
 }
 
 /// Each cluster's label for results: its top terms, comma-separated.
-pub fn cluster_labels(model: &Model) -> Vec<String> {
+pub fn cluster_labels(model: &Model) -> HashMap<u32, String> {
     model
         .meta
         .clusters
         .iter()
         .map(|c| {
-            c.top_terms
+            let label = c
+                .top_terms
                 .iter()
                 .take(5)
                 .cloned()
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", ");
+            (c.cluster, label)
         })
         .collect()
 }

@@ -6,7 +6,9 @@
 //!   cluster, the records, outliers and distance sum seen. Each process writes
 //!   its own rows at every checkpoint, so one window can have several rows:
 //!   sum them (see `sql/examples/cluster_windows.sql`);
-//! - `dead_letters/date=YYYY-MM-DD/`: every record refused, with its reason.
+//! - `dead_letters/date=YYYY-MM-DD/`: every record refused, with its reason;
+//! - `topic_events/date=YYYY-MM-DD/`: with `--online`, each topic's birth and
+//!   death (see [`crate::model::online`]).
 //!
 //! Files are closed (and so become visible) at each checkpoint, just before
 //! the Kafka offsets are committed: a crash loses no committed record.
@@ -24,6 +26,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::Scored;
 use super::decode::Envelope;
+use crate::model::online::TopicEvent;
 use crate::writer::{ParquetSink, SinkOptions};
 
 /// Table of scored records.
@@ -32,6 +35,8 @@ pub const SCORED: &str = "scored";
 pub const CLUSTER_WINDOWS: &str = "cluster_windows";
 /// Table of refused records.
 pub const DEAD_LETTERS: &str = "dead_letters";
+/// Table of online topics' births and deaths.
+pub const TOPIC_EVENTS: &str = "topic_events";
 
 fn timestamp(name: &str) -> Field {
     Field::new(
@@ -87,6 +92,18 @@ fn dead_letters_schema() -> SchemaRef {
     ]))
 }
 
+fn topic_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        timestamp("event_time"),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("batch", DataType::Int64, false),
+        Field::new("model_version", DataType::Utf8, false),
+    ]))
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct WindowCount {
     records: i64,
@@ -102,12 +119,13 @@ pub struct Refusal<'a> {
     pub detail: &'a str,
 }
 
-/// The three tables of one stream process.
+/// The tables of one stream process.
 #[derive(Debug)]
 pub struct StreamTables {
     scored: ParquetSink,
     windows: ParquetSink,
     dead: ParquetSink,
+    events: ParquetSink,
     window_micros: i64,
     counts: BTreeMap<(i64, u32, String), WindowCount>,
 }
@@ -133,6 +151,7 @@ impl StreamTables {
             scored: sink(SCORED, scored_schema(), &["date", "hour"])?,
             windows: sink(CLUSTER_WINDOWS, windows_schema(), &["date"])?,
             dead: sink(DEAD_LETTERS, dead_letters_schema(), &["date"])?,
+            events: sink(TOPIC_EVENTS, topic_events_schema(), &["date"])?,
             window_micros: (window_secs.max(1) * 1_000_000) as i64,
             counts: BTreeMap::new(),
         })
@@ -256,6 +275,63 @@ impl StreamTables {
         Ok(())
     }
 
+    /// Appends online topics' births and deaths (at `now`, microseconds).
+    pub fn append_events(
+        &mut self,
+        events: &[TopicEvent],
+        version: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let n = events.len();
+        let (date, _) = date_hour(now);
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "event_time",
+                Arc::new(TimestampMicrosecondArray::from(vec![now; n])) as ArrayRef,
+            ),
+            (
+                "event",
+                Arc::new(StringArray::from_iter_values(
+                    events.iter().map(|e| e.event.name()),
+                )),
+            ),
+            (
+                "cluster_id",
+                Arc::new(UInt32Array::from_iter_values(
+                    events.iter().map(|e| e.topic),
+                )),
+            ),
+            (
+                "size",
+                Arc::new(Int64Array::from_iter_values(
+                    events.iter().map(|e| e.size as i64),
+                )),
+            ),
+            (
+                "label",
+                Arc::new(StringArray::from_iter_values(
+                    events.iter().map(|e| e.label.as_str()),
+                )),
+            ),
+            (
+                "batch",
+                Arc::new(Int64Array::from_iter_values(
+                    events.iter().map(|e| e.batch as i64),
+                )),
+            ),
+            (
+                "model_version",
+                Arc::new(StringArray::from(vec![version; n])),
+            ),
+            ("date", Arc::new(StringArray::from(vec![date.as_str(); n]))),
+        ])?;
+        self.events.write(&batch)?;
+        Ok(())
+    }
+
     /// Writes the window counts gathered since the last checkpoint and closes
     /// every open file, making everything appended so far durable and visible.
     pub fn checkpoint(&mut self) -> anyhow::Result<()> {
@@ -266,6 +342,7 @@ impl StreamTables {
         self.scored.flush()?;
         self.windows.flush()?;
         self.dead.flush()?;
+        self.events.flush()?;
         Ok(())
     }
 
@@ -338,6 +415,7 @@ impl StreamTables {
         self.scored.finish()?;
         self.windows.finish()?;
         self.dead.finish()?;
+        self.events.finish()?;
         Ok(())
     }
 }

@@ -422,3 +422,103 @@ fn k_auto_picks_the_best_k_of_the_range_and_stores_the_curve() {
     assert_eq!(meta["k"], best);
     assert_eq!(meta["clusters"].as_array().unwrap().len() as u64, best);
 }
+
+/// The cleaned campaigns of `data` with their true topics, in topic order
+/// (each label's texts together, as MStream's "-T" sets), as documents of
+/// online topics that update every `batch` texts.
+fn online_over_topic_sorted(
+    data: &Path,
+    topics: &HashMap<i64, String>,
+    batch: usize,
+) -> Vec<(u64, String)> {
+    use adlens::model::features::{FeatureParams, TextColumns};
+    use adlens::model::online::{Forget, OnlineParams, OnlineTopics};
+    use arrow::array::AsArray;
+    let mut batches = Vec::new();
+    for file in walkdir(&data.join("campaigns")) {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        batches.extend(reader.map(Result::unwrap));
+    }
+    let mut rows: Vec<(String, i64, usize, usize)> = Vec::new();
+    for (b, rb) in batches.iter().enumerate() {
+        let ids = rb
+            .column_by_name("campaign_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        for i in 0..rb.num_rows() {
+            rows.push((topics[&ids.value(i)].clone(), ids.value(i), b, i));
+        }
+    }
+    rows.sort();
+    let columns: Vec<TextColumns> = batches
+        .iter()
+        .map(|b| TextColumns::new(b).unwrap())
+        .collect();
+    // The `stream --online` defaults.
+    let params = OnlineParams {
+        alpha: 0.01,
+        beta: 0.1,
+        iterations: 5,
+        forget: Forget::Batches(10),
+        min_topic_size: 10,
+        seed: 42,
+    };
+    let mut online = OnlineTopics::empty(params, FeatureParams::default());
+    let mut pairs = Vec::new();
+    for chunk in rows.chunks(batch) {
+        let docs: Vec<_> = chunk
+            .iter()
+            .map(|(_, _, b, i)| online.doc(&columns[*b].row(*i)))
+            .collect();
+        let assigned = online.update(&docs, None, 0);
+        for ((topic, ..), z) in chunk.iter().zip(assigned.topic) {
+            pairs.push((u64::from(z), topic.clone()));
+        }
+    }
+    pairs
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn online_topics_find_the_topics_of_topic_sorted_real_texts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((data, topics)) = benchmark_subset(tmp.path(), "searchsnippets", 4) else {
+        return;
+    };
+    let pairs = online_over_topic_sorted(&data, &topics, 500);
+    assert_eq!(
+        pairs.len() as u64,
+        scalar(&data, "SELECT count(*) FROM campaigns")
+            .as_u64()
+            .unwrap()
+    );
+    let found: std::collections::HashSet<u64> = pairs.iter().map(|(z, _)| *z).collect();
+    let (nmi, ari) = (nmi(&pairs), ari(&pairs));
+    eprintln!(
+        "online on a quarter of SearchSnippets, topic-sorted: {} topics, NMI {nmi:.3}, ARI {ari:.3}",
+        found.len()
+    );
+    // Measured: 78 topics, NMI 0.345, ARI 0.132, where batch dmm on the
+    // same texts reaches 0.455 / 0.280 (the test above): the floors catch a
+    // broken online update; closing the gap to batch is still open.
+    assert!(nmi >= 0.30 && ari >= 0.10, "NMI {nmi:.3}, ARI {ari:.3}");
+    assert!(found.len() < 200, "{} topics for 8 domains", found.len());
+}

@@ -14,9 +14,9 @@ use crate::broker::Broker;
 use crate::stream::{Prepared, prepared, run_stream, topics};
 use crate::support::{adlens_process, scalar};
 
-struct Dashboard {
+pub struct Dashboard {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Drop for Dashboard {
@@ -27,7 +27,7 @@ impl Drop for Dashboard {
 }
 
 /// Starts the dashboard on a free port and reads the address it prints.
-fn start(p: &Prepared) -> Dashboard {
+pub fn start(p: &Prepared) -> Dashboard {
     let mut child = adlens_process()
         .args(["dashboard", "--port", "0", "--data"])
         .arg(&p.clean)
@@ -72,7 +72,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn get_json(addr: &str, path: &str) -> Value {
+pub fn get_json(addr: &str, path: &str) -> Value {
     let (status, body) = get(addr, path);
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
@@ -139,6 +139,11 @@ fn dashboard_answers_json_and_renders_its_charts_in_chromium() {
     let latest = std::fs::read_to_string(p.models.join("LATEST")).unwrap();
     assert_eq!(live["model"]["version"], latest.trim());
     assert_eq!(live["model"]["clusters"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        live["topic_events"],
+        serde_json::json!([]),
+        "no online topics"
+    );
 
     let history = get_json(&dash.addr, "/api/history?from=2023-02&to=2023-04");
     let months: std::collections::BTreeSet<&str> = history["clusters_over_time"]

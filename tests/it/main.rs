@@ -7,6 +7,7 @@ mod dashboard;
 mod duplicates;
 mod generate;
 mod hostile;
+mod online;
 mod preprocess;
 mod props;
 mod real_sample;

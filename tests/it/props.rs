@@ -7,6 +7,7 @@ use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
 use adlens::model::dmm::{self, DmmParams, Vocabulary};
 use adlens::model::features::{CampaignText, FeatureParams};
+use adlens::model::online::{EventKind, Forget, OnlineParams, OnlineTopics};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
 use proptest::prelude::*;
 
@@ -149,6 +150,24 @@ proptest! {
             let z = trained.counts.most_probable(&doc, &mut Vec::new());
             prop_assert!(z < trained.counts.clusters());
             prop_assert!(trained.counts.per_token_log_likelihood(&doc, unknown, z).is_finite());
+        }
+    }
+
+    #[test]
+    fn online_topics_take_any_text(batches in prop::collection::vec(prop::collection::vec(any::<String>(), 0..8), 1..5), forget in 1u64..3) {
+        let params = OnlineParams { alpha: 0.01, beta: 0.1, iterations: 2, forget: Forget::Batches(forget), min_topic_size: 2, seed: 3 };
+        let mut topics = OnlineTopics::empty(params, FeatureParams::default());
+        let mut seen = std::collections::HashSet::new();
+        for (i, texts) in batches.iter().enumerate() {
+            let docs: Vec<dmm::Doc> = texts.iter().map(|t| topics.doc(&CampaignText { title: Some(t), ..CampaignText::default() })).collect();
+            let a = topics.update(&docs, None, i as i64);
+            prop_assert_eq!(a.topic.len(), docs.len());
+            prop_assert!(a.topic.iter().all(|t| a.labels.contains_key(t)));
+            prop_assert!(a.distance.iter().all(|d| !d.is_nan()));
+            for e in a.events.iter().filter(|e| e.event == EventKind::Born) {
+                // Ids are never reused: each is born once.
+                prop_assert!(seen.insert(e.topic));
+            }
         }
     }
 }

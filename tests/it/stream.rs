@@ -68,7 +68,7 @@ pub fn topics(broker: &Broker) {
 
 /// `adlens stream` with test-friendly settings (short group timeouts, a
 /// quick idle exit), writing its Parquet under `dir/stream`.
-fn stream_cmd(broker: &Broker, p: &Prepared, idle_secs: u32, extra: &[&str]) -> Command {
+pub fn stream_cmd(broker: &Broker, p: &Prepared, idle_secs: u32, extra: &[&str]) -> Command {
     let mut cmd = adlens_process();
     cmd.args(["stream", "--brokers", &broker.addr, "--models"])
         .arg(&p.models)
@@ -85,7 +85,7 @@ fn stream_cmd(broker: &Broker, p: &Prepared, idle_secs: u32, extra: &[&str]) -> 
     cmd
 }
 
-fn spawn(mut cmd: Command) -> Child {
+pub fn spawn(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -93,7 +93,7 @@ fn spawn(mut cmd: Command) -> Child {
 }
 
 /// Waits for a child with a deadline, so a hang fails instead of blocking CI.
-fn finish(mut child: Child, within: Duration) -> Output {
+pub fn finish(mut child: Child, within: Duration) -> Output {
     let deadline = Instant::now() + within;
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
@@ -110,7 +110,7 @@ fn finish(mut child: Child, within: Duration) -> Output {
 }
 
 /// [`finish`], asserting success; returns stderr.
-fn finish_ok(child: Child, within: Duration) -> String {
+pub fn finish_ok(child: Child, within: Duration) -> String {
     let out = finish(child, within);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "failed:\n{stderr}");
