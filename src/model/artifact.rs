@@ -549,10 +549,11 @@ fn read_parquet(path: &Path) -> anyhow::Result<RecordBatch> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tiny_model() -> Model {
+    /// A two-cluster k-means model over four buckets.
+    pub(crate) fn tiny_model() -> Model {
         let params = FeatureParams {
             dim: 4,
             ..FeatureParams::default()

@@ -750,4 +750,79 @@ mod tests {
         let b = batch(&mut topics, &SHOES);
         assert_eq!(b.topic[0], a.topic[0]);
     }
+
+    /// A dmm model: cluster 0 about running shoes, 1 about loans, 50 each.
+    fn dmm_model(version: &str) -> Model {
+        let mut model = crate::model::artifact::tests::tiny_model();
+        let terms = vec!["loan".to_string(), "running".into(), "shoes".into()];
+        let mut counts = Counts::new(2, 3, 0.1, 0.1);
+        for _ in 0..50 {
+            counts.add(&Doc::from_ids(vec![1, 2]), 0);
+            counts.add(&Doc::from_ids(vec![0, 0]), 1);
+        }
+        model.clusters = Clusters::Mixture {
+            vocabulary: Vocabulary::from_terms(terms),
+            counts,
+            radius: vec![1.0; 2],
+        };
+        model.meta.version = version.into();
+        model
+    }
+
+    #[test]
+    fn a_dmm_seed_keeps_its_ids_and_a_new_latest_reseeds_under_new_ones() {
+        // With three words any new cluster is likely (an unseen word is 1 in
+        // V): a small α keeps the draws on the seeded topics.
+        let params = OnlineParams {
+            alpha: 0.001,
+            ..params(Forget::Batches(5))
+        };
+        let (mut topics, born) = OnlineTopics::seeded(&dmm_model("v1"), params, 0, 0);
+        assert_eq!(
+            born.iter().map(|e| (e.topic, e.size)).collect::<Vec<_>>(),
+            vec![(0, 50), (1, 50)]
+        );
+        assert!(born[0].label.contains("running"), "{}", born[0].label);
+        let a = batch(&mut topics, &["running shoes", "loan loan"]);
+        assert_eq!(a.topic, vec![0, 1]);
+        assert!(a.events.is_empty());
+
+        let events = topics.reseed(&dmm_model("v2"), 1);
+        let died: Vec<u32> = events
+            .iter()
+            .filter(|e| e.event == EventKind::Died)
+            .map(|e| e.topic)
+            .collect();
+        let reborn: Vec<u32> = events
+            .iter()
+            .filter(|e| e.event == EventKind::Born)
+            .map(|e| e.topic)
+            .collect();
+        assert_eq!((died, reborn), (vec![0, 1], vec![2, 3]));
+        assert_eq!(topics.seeded_from.as_deref(), Some("v2"));
+        let b = batch(&mut topics, &["running shoes"]);
+        assert_eq!(b.topic, vec![2]);
+    }
+
+    #[test]
+    fn a_kmeans_seed_starts_the_first_batch_from_its_assignment() {
+        let model = crate::model::artifact::tests::tiny_model();
+        let (mut topics, born) = OnlineTopics::seeded(&model, params(Forget::Batches(5)), 0, 0);
+        assert!(born.is_empty() && topics.wants_initial());
+        let docs: Vec<Doc> = SHOES
+            .iter()
+            .map(|t| {
+                topics.doc(&CampaignText {
+                    title: Some(t),
+                    ..CampaignText::default()
+                })
+            })
+            .collect();
+        let a = topics.update(&docs, Some(&[1, 1, 1, 1]), 0);
+        assert_eq!(a.topic, vec![1; 4], "the model's cluster 1 keeps its id");
+        assert!(!topics.wants_initial());
+        // Cluster 0 got nothing: its slot is free, its id is not given again.
+        let b = batch(&mut topics, &LOANS);
+        assert!(b.topic.iter().all(|t| *t >= 2), "{:?}", b.topic);
+    }
 }
