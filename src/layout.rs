@@ -22,6 +22,18 @@ pub const CLUSTERS: &str = "clusters";
 /// The partition column of `campaigns`.
 pub const PARTITION_COLUMN: &str = "month";
 
+/// Writes a small file whole or not at all: `bytes` go to a hidden sibling
+/// (`.NAME.tmp-PID`), are synced, and the sibling is renamed onto `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&tmp, bytes)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(tmp, path)
+}
+
 /// A temporary directory that becomes `target` on [`StagedDir::commit`] and
 /// disappears if dropped before that (a failed run leaves `target` as it was).
 #[derive(Debug)]

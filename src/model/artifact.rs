@@ -302,10 +302,7 @@ pub fn latest_version(models: &Path) -> Result<Option<String>, Error> {
 
 /// Points `models/LATEST` at `version`, atomically (write then rename).
 pub fn set_latest(models: &Path, version: &str) -> std::io::Result<()> {
-    let tmp = models.join(format!(".{LATEST}.tmp-{}", std::process::id()));
-    fs::write(&tmp, format!("{version}\n"))?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(tmp, models.join(LATEST))
+    crate::layout::write_atomic(&models.join(LATEST), format!("{version}\n").as_bytes())
 }
 
 /// Model versions in `models`, oldest first (versions sort by time).

@@ -185,7 +185,6 @@ impl OnlineTopics {
     ) -> (Self, Vec<TopicEvent>) {
         let mut topics = Self::empty(params, model.meta.features.clone());
         topics.seeded_from = Some(model.meta.version.clone());
-        topics.next_topic = first_topic;
         let k = model.len();
         topics.slots = (0..k)
             .map(|z| Slot {
@@ -518,18 +517,12 @@ impl OnlineTopics {
         events
     }
 
-    /// Writes the state to `path` atomically (a temporary file renamed).
+    /// Writes the state to `path` atomically ([`crate::layout::write_atomic`]).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        let file = std::fs::File::create(&tmp)?;
-        let mut out = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut out, self)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        crate::layout::write_atomic(path, &serde_json::to_vec(self)?)
     }
 
     /// The state [`Self::save`] wrote, if there is one.
@@ -600,8 +593,9 @@ mod tests {
         }
     }
 
-    fn batch(topics: &mut OnlineTopics, titles: &[&str]) -> Assignment {
-        let docs: Vec<Doc> = titles
+    /// The documents of campaigns with these titles.
+    fn docs(topics: &mut OnlineTopics, titles: &[&str]) -> Vec<Doc> {
+        titles
             .iter()
             .map(|t| {
                 topics.doc(&CampaignText {
@@ -609,7 +603,12 @@ mod tests {
                     ..CampaignText::default()
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// One micro-batch of these titles, processed `batches()` seconds in.
+    fn batch(topics: &mut OnlineTopics, titles: &[&str]) -> Assignment {
+        let docs = docs(topics, titles);
         topics.update(&docs, None, topics.batches() as i64 * 1_000_000)
     }
 
@@ -701,15 +700,7 @@ mod tests {
         batch(&mut topics, &SHOES); // at 0 s
         let loans = batch(&mut topics, &LOANS); // at 1 s
         assert_eq!(topics.alive(), 2);
-        let docs: Vec<Doc> = LOANS
-            .iter()
-            .map(|t| {
-                topics.doc(&CampaignText {
-                    title: Some(t),
-                    ..CampaignText::default()
-                })
-            })
-            .collect();
+        let docs = docs(&mut topics, &LOANS);
         // At 2.5 s the shoes batch (0 s) is older than 2 s; the loans (1 s) are not.
         let a = topics.update(&docs, None, 2_500_000);
         assert_eq!(events(&a, EventKind::Died).len(), 1);
@@ -809,15 +800,7 @@ mod tests {
         let model = crate::model::artifact::tests::tiny_model();
         let (mut topics, born) = OnlineTopics::seeded(&model, params(Forget::Batches(5)), 0, 0);
         assert!(born.is_empty() && topics.wants_initial());
-        let docs: Vec<Doc> = SHOES
-            .iter()
-            .map(|t| {
-                topics.doc(&CampaignText {
-                    title: Some(t),
-                    ..CampaignText::default()
-                })
-            })
-            .collect();
+        let docs = docs(&mut topics, &SHOES);
         let a = topics.update(&docs, Some(&[1, 1, 1, 1]), 0);
         assert_eq!(a.topic, vec![1; 4], "the model's cluster 1 keeps its id");
         assert!(!topics.wants_initial());
