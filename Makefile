@@ -27,7 +27,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full quality clean notebooks notebooks-check
+.PHONY: help build release broker s3 browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full quality clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ release: ## Optimised build (for bench and the full dump)
 
 broker: ## Install the local Kafka-compatible broker (tansu) the tests and demo use
 	@scripts/broker.sh path >/dev/null
+
+s3: ## Install the local S3-API server (moto) the object-storage tests use
+	@scripts/s3.sh path >/dev/null
 
 browser: ## Install Debian's Chromium for the dashboard's browser test (if missing)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
@@ -74,7 +77,7 @@ data: build ## Generate the ~100k-row sample under data/
 preprocess: release ## Clean RAW=path/to/dump.csv into OUT=data/clean (release build)
 	$(RELEASE_BIN) preprocess --input $(RAW) --output $(OUT)
 
-test: broker browser ## Run every test (dev profile, nextest; a real local broker for the stream tests), then the notebooks
+test: broker s3 browser ## Run every test (dev profile, nextest; a real local broker, S3 server and Ballista cluster processes), then the notebooks
 	$(CARGO) nextest run --locked --no-fail-fast
 	$(MAKE) notebooks-check
 

@@ -1,11 +1,14 @@
 //! Command-line definitions. The `///` comments are the `--help` text.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::distributed::ClusterUrl;
 use crate::env::EnvVars;
 use crate::model::online::{Forget, OnlineParams};
+use crate::storage::Location;
 
 /// Turns raw dumps of ad-campaign records into clean, queryable Parquet and
 /// clusters people can act on.
@@ -44,6 +47,76 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Serve a live and historical dashboard over the Parquet outputs.
     Dashboard(DashboardArgs),
+    /// Run a node of a Ballista cluster (scheduler or executor) that knows
+    /// the adlens functions, for `--cluster df://host:port`.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// The two kinds of cluster node.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Accept jobs from clients and hand their tasks to executors.
+    Scheduler(SchedulerArgs),
+    /// Run tasks for a scheduler (start one per worker machine).
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address the scheduler's gRPC service listens on (clients use
+    /// `--cluster df://HOST:PORT`).
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub bind: SocketAddr,
+
+    /// Seconds without a heartbeat after which an executor is taken for
+    /// dead and its tasks are run elsewhere (keep it above the executors'
+    /// `--heartbeat-interval`).
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..))]
+    pub executor_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to join, `HOST:PORT`.
+    #[arg(long, value_parser = parse_host_port)]
+    pub scheduler: (String, u16),
+
+    /// Address of the executor's Arrow Flight service (results and shuffle
+    /// data); its gRPC service takes the next port unless `--grpc-port` says.
+    /// Executors sharing a machine need distinct ports.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub bind: SocketAddr,
+
+    /// Port of the executor's gRPC service (default: the `--bind` port + 1).
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+
+    /// Tasks run at once (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub concurrent_tasks: usize,
+
+    /// Directory for shuffle files and spills (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_interval: u64,
+}
+
+/// `HOST:PORT`, for addresses that may be names rather than IPs.
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("`{s}` has a bad port `{port}`"))?;
+    if host.is_empty() {
+        return Err(format!("`{s}` has no host"));
+    }
+    Ok((host.to_string(), port))
 }
 
 #[derive(Debug, Args)]
@@ -412,9 +485,18 @@ pub struct PreprocessArgs {
     #[arg(long, short, num_args = 1.., required = true)]
     pub input: Vec<String>,
 
-    /// Output directory; replaced atomically when the run succeeds.
+    /// Output directory, replaced atomically when the run succeeds; or an
+    /// `s3://bucket/prefix`, written locally (under `TMPDIR`), uploaded as a
+    /// new run and published by writing `_LATEST` last.
     #[arg(long, short, env = EnvVars::ADLENS_DATA)]
-    pub output: PathBuf,
+    pub output: Location,
+
+    /// Clean on a Ballista cluster (`df://HOST:PORT`, see `adlens cluster`):
+    /// each input file is parsed and cleaned by an executor (so every node
+    /// must reach the inputs by the same path or URL); this process writes
+    /// the output and removes duplicates as a local run does.
+    #[arg(long, env = EnvVars::ADLENS_CLUSTER)]
+    pub cluster: Option<ClusterUrl>,
 
     /// Threads cleaning and writing in parallel (default: all cores).
     #[arg(long, env = EnvVars::ADLENS_PARTITIONS)]
@@ -439,9 +521,10 @@ pub struct PreprocessArgs {
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// Data directory whose outputs (`campaigns`, `rejects`, ...) become tables.
+    /// Data directory (or `s3://bucket/prefix`) whose outputs (`campaigns`,
+    /// `rejects`, ...) become tables.
     #[arg(long, short, default_value = "data/clean", env = EnvVars::ADLENS_DATA)]
-    pub data: PathBuf,
+    pub data: Location,
 
     /// Run this query and exit (repeatable; run in order).
     #[arg(short = 'c', long = "command")]
@@ -459,6 +542,11 @@ pub struct SqlArgs {
     /// UPDATE, DROP, COPY TO a path inside it); refused by default.
     #[arg(long)]
     pub allow_writes: bool,
+
+    /// Run the queries on a Ballista cluster (`df://HOST:PORT`, see `adlens
+    /// cluster`); its executors must reach `--data` by the same path or URL.
+    #[arg(long, env = EnvVars::ADLENS_CLUSTER)]
+    pub cluster: Option<ClusterUrl>,
 }
 
 /// Output format of query results.

@@ -28,12 +28,15 @@ impl EnvVars {
     /// Memory a query may hold before it fails (`--memory-limit`).
     pub const ADLENS_MEMORY_LIMIT: &'static str = "ADLENS_MEMORY_LIMIT";
 
+    /// A Ballista scheduler to run on (`--cluster df://HOST:PORT`).
+    pub const ADLENS_CLUSTER: &'static str = "ADLENS_CLUSTER";
+
     /// An existing tansu binary for the test broker (read by the tests and
     /// `scripts/broker.sh`, not by adlens).
     pub const ADLENS_BROKER_BIN: &'static str = "ADLENS_BROKER_BIN";
 
     /// All the variables adlens itself reads, for tools (and tests) that need a clean environment.
-    pub const ALL: [&'static str; 11] = [
+    pub const ALL: [&'static str; 12] = [
         Self::ADLENS_LOG,
         Self::ADLENS_DATA,
         Self::ADLENS_STREAM_DATA,
@@ -45,5 +48,6 @@ impl EnvVars {
         Self::ADLENS_GROUP,
         Self::ADLENS_PARTITIONS,
         Self::ADLENS_MEMORY_LIMIT,
+        Self::ADLENS_CLUSTER,
     ];
 }

@@ -59,16 +59,12 @@ impl InputFile {
             return Self::local(input, PathBuf::from(input));
         }
         let url = url::Url::parse(input).map_err(|e| fail(format!("not a valid URL: {e}")))?;
-        let (store, path) = object_store::parse_url_opts(
-            &url,
-            std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)),
-        )
-        .map_err(|e| fail(format!("cannot open object store: {e}")))?;
-        let store: Arc<dyn ObjectStore> = Arc::from(store);
+        let (store, path) = crate::storage::open_url(&url)
+            .map_err(|e| fail(format!("cannot open object store: {e}")))?;
         let meta = store
             .head(&path)
             .await
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
+            .map_err(|e| fail(format!("cannot read: {}", crate::storage::describe(&e))))?;
         Ok(Self {
             path: input.to_string(),
             bytes: meta.size,
@@ -173,7 +169,7 @@ pub struct IngestStats {
     pub records: u64,
 }
 
-type BatchSender = mpsc::Sender<Result<RecordBatch, DataFusionError>>;
+pub type BatchSender = mpsc::Sender<Result<RecordBatch, DataFusionError>>;
 
 /// Parses `inputs` in order and sends batches round-robin to `senders`.
 /// Runs on a plain thread (it blocks). Records the splitter cannot read
@@ -186,54 +182,85 @@ pub fn read_inputs(
     counters: Arc<Counters>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<IngestStats, Error> {
+    let mut out = BatchOut {
+        senders,
+        next: 0,
+        batch_size,
+        counters,
+    };
     let mut stats = IngestStats::default();
-    let mut next = 0usize;
     for (position, input) in inputs.iter().enumerate() {
-        let reader = input
-            .open(Arc::clone(&counters), runtime)
-            .map_err(|e| Error::input(&input.path, None, io_message(&e)))?;
-        let mut records = RecordSplitter::new(reader);
-        read_header(&mut records, &input.path)?;
-        let mut builder = RawBatchBuilder::with_capacity(batch_size);
-        loop {
-            let record = next_record(&mut records, &input.path)?;
-            let more = record.is_some();
-            if let Some(record) = record {
-                let lineage = (input.path.as_str(), position as i32, record.line());
-                match record {
-                    Record::Fields { fields, .. } => {
-                        builder.push_fields(lineage, fields.iter().map(|f| Some(f.as_str())), None);
-                    }
-                    Record::Broken {
-                        reason, raw_text, ..
-                    } => {
-                        builder.push_broken(lineage, reason, &raw_text);
-                    }
-                }
-                stats.records += 1;
-            }
-            // Bounded in bytes too: a batch of huge records must not overflow
-            // Arrow's 32-bit string offsets.
-            let full = builder.len() >= batch_size || builder.text_bytes() >= MAX_BATCH_TEXT_BYTES;
-            if full || (!more && !builder.is_empty()) {
-                counters
-                    .records
-                    .fetch_add(builder.len() as u64, Ordering::Relaxed);
-                // A closed receiver means the query already failed; its error wins.
-                if senders[next % senders.len()]
-                    .blocking_send(Ok(builder.finish()))
-                    .is_err()
-                {
-                    return Ok(stats);
-                }
-                next += 1;
-            }
-            if !more {
-                break;
-            }
+        match read_input(position, input, &mut out, runtime)? {
+            Some(records) => stats.records += records,
+            None => break,
         }
     }
     Ok(stats)
+}
+
+/// Where parsed batches go: round-robin over `senders`.
+pub struct BatchOut {
+    /// One sender per partition of the table being fed.
+    pub senders: Vec<BatchSender>,
+    /// The partition the next batch goes to.
+    pub next: usize,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Progress, shared with the caller.
+    pub counters: Arc<Counters>,
+}
+
+/// Parses the input at `position` among the run's inputs (its
+/// `source_input`) into `out`; returns the records read, or `None` when the
+/// query stopped listening (its own error wins).
+pub fn read_input(
+    position: usize,
+    input: &InputFile,
+    out: &mut BatchOut,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Option<u64>, Error> {
+    let reader = input
+        .open(Arc::clone(&out.counters), runtime)
+        .map_err(|e| Error::input(&input.path, None, io_message(&e)))?;
+    let mut records = RecordSplitter::new(reader);
+    read_header(&mut records, &input.path)?;
+    let mut builder = RawBatchBuilder::with_capacity(out.batch_size);
+    let mut read = 0;
+    loop {
+        let record = next_record(&mut records, &input.path)?;
+        let more = record.is_some();
+        if let Some(record) = record {
+            let lineage = (input.path.as_str(), position as i32, record.line());
+            match record {
+                Record::Fields { fields, .. } => {
+                    builder.push_fields(lineage, fields.iter().map(|f| Some(f.as_str())), None);
+                }
+                Record::Broken {
+                    reason, raw_text, ..
+                } => {
+                    builder.push_broken(lineage, reason, &raw_text);
+                }
+            }
+            read += 1;
+        }
+        // Bounded in bytes too: a batch of huge records must not overflow
+        // Arrow's 32-bit string offsets.
+        let full = builder.len() >= out.batch_size || builder.text_bytes() >= MAX_BATCH_TEXT_BYTES;
+        if full || (!more && !builder.is_empty()) {
+            out.counters
+                .records
+                .fetch_add(builder.len() as u64, Ordering::Relaxed);
+            let sender = &out.senders[out.next % out.senders.len()];
+            // A closed receiver means the query already failed; its error wins.
+            if sender.blocking_send(Ok(builder.finish())).is_err() {
+                return Ok(None);
+            }
+            out.next += 1;
+        }
+        if !more {
+            return Ok(Some(read));
+        }
+    }
 }
 
 /// Text per batch past which it is sent early.
@@ -299,7 +326,7 @@ impl PartitionStream for ChannelPartition {
     }
 }
 
-fn tokio_stream_from(
+pub(crate) fn tokio_stream_from(
     mut rx: mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
 ) -> impl futures::Stream<Item = Result<RecordBatch, DataFusionError>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))

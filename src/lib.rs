@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod commands;
 pub mod csv_records;
 pub mod dedup;
+pub mod distributed;
 pub mod engine;
 pub mod env;
 pub mod error;
@@ -21,8 +22,10 @@ pub mod layout;
 pub mod logging;
 pub mod manifest;
 pub mod model;
+pub mod raw_scan;
 pub mod record;
 pub mod reject;
+pub mod storage;
 pub mod stream;
 pub mod writer;
 
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Stream(args) => commands::stream::run(&args, progress).await,
             Command::Produce(args) => commands::produce::run(&args, progress).await,
             Command::Dashboard(args) => commands::dashboard::run(&args, progress).await,
+            Command::Cluster(command) => commands::cluster::run(command).await,
         }
     });
     // Outputs are committed or cleaned up by now. Do not wait for a reader

@@ -8,7 +8,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "adlens=info",
+        (false, 1) => "adlens=info,ballista_scheduler=info,ballista_executor=info",
         (false, _) => "adlens=debug,datafusion=info",
     };
     let filter = EnvFilter::try_from_env(crate::env::EnvVars::ADLENS_LOG)

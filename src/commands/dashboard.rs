@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::cli::DashboardArgs;
-use crate::commands::sql::open_data;
+use crate::engine;
 use crate::model;
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -100,7 +100,7 @@ async fn open(dir: &Path) -> anyhow::Result<Option<SessionContext>> {
     if !dir.is_dir() {
         return Ok(None);
     }
-    Ok(Some(open_data(dir).await?))
+    Ok(Some(engine::open_data(dir).await?))
 }
 
 /// Rows of a query as JSON objects; no rows when a table the query reads is

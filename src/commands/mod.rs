@@ -1,6 +1,7 @@
 //! One module per command; each exposes `run`.
 
 pub mod batch;
+pub mod cluster;
 pub mod dashboard;
 pub mod generate;
 pub mod preprocess;

@@ -9,7 +9,7 @@
 //! replaces the output only on success.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,19 @@ use arrow::compute::{cast, filter_record_batch, is_null, not};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use crate::cli::PreprocessArgs;
 use crate::dedup;
+use crate::distributed::{self, ClusterUrl};
 use crate::engine::{self, EngineConfig};
 use crate::error;
 use crate::ingest::{self, InputFile};
 use crate::layout::{self, StagedDir};
 use crate::manifest::{self, Counts, InputEntry, Manifest};
+use crate::raw_scan::{RawFiles, RawFilesTable};
+use crate::storage::{self, Location};
 use crate::writer::{ParquetSink, SinkOptions};
 
 /// Columns of the view that describe a rejection, not a campaign.
@@ -68,13 +72,23 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let staged = StagedDir::create(&args.output)?;
+    let scratch = match &args.output {
+        Location::Local(_) => None,
+        Location::Store(_) => Some(Scratch::create()?),
+    };
+    let local_target = match (&args.output, &scratch) {
+        (Location::Local(dir), _) => dir.clone(),
+        (_, Some(scratch)) => scratch.0.join("out"),
+        (Location::Store(_), None) => unreachable!("a store output always has a scratch directory"),
+    };
+    let staged = StagedDir::create(&local_target)?;
 
-    let work = preprocess(&inputs, staged.path(), &config, &sink, progress);
+    let cluster = args.cluster.as_ref();
+    let work = preprocess(&inputs, staged.path(), &config, &sink, progress, cluster);
     let manifest = tokio::select! {
         result = work => result?,
-        _ = interrupt.recv() => bail!("interrupted; `{}` was left as it was", args.output.display()),
-        _ = terminate.recv() => bail!("terminated; `{}` was left as it was", args.output.display()),
+        _ = interrupt.recv() => bail!("interrupted; `{}` was left as it was", args.output),
+        _ = terminate.recv() => bail!("terminated; `{}` was left as it was", args.output),
     };
     let mut manifest = manifest;
     manifest
@@ -85,7 +99,13 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
         .context("writing the manifest")?;
     staged
         .commit()
-        .with_context(|| format!("moving the output into `{}`", args.output.display()))?;
+        .with_context(|| format!("moving the output into `{}`", local_target.display()))?;
+    if let Location::Store(url) = &args.output {
+        let run = storage::publish_run(&local_target, url)
+            .await
+            .map_err(|e| error::Error::output(url.as_str(), e))?;
+        tracing::info!("published run `{run}` under `{url}`");
+    }
     if progress {
         eprint!("{}", summary(&manifest, &args.output, started.elapsed()));
     }
@@ -99,10 +119,11 @@ async fn preprocess(
     config: &EngineConfig,
     sink: &SinkOptions,
     progress: bool,
+    cluster: Option<&ClusterUrl>,
 ) -> anyhow::Result<Manifest> {
     let clean_started = Instant::now();
     let limit = config.memory_limit.unwrap_or(usize::MAX);
-    let mut counts = clean_and_write(inputs, out, config, sink, progress)
+    let mut counts = clean_and_write(inputs, out, config, sink, progress, cluster)
         .await
         .map_err(|e| error::explain_memory(e, "cleaning the records", limit))?;
     let clean_ms = clean_started.elapsed().as_millis() as u64;
@@ -178,10 +199,15 @@ async fn clean_and_write(
     config: &EngineConfig,
     sink: &SinkOptions,
     progress: bool,
+    cluster: Option<&ClusterUrl>,
 ) -> anyhow::Result<Counts> {
-    let ctx = engine::session(config)?;
-    let (table, senders) = ingest::channel_table(config.partitions)?;
-    ctx.register_table(engine::RAW_TABLE, Arc::new(table))?;
+    let (ctx, reader) = match cluster {
+        Some(url) => (cluster_source(inputs, config, url).await?, None),
+        None => {
+            let (ctx, reader) = local_source(inputs, config, progress)?;
+            (ctx, Some(reader))
+        }
+    };
     engine::run_statements(&ctx, engine::PREPROCESS_SQL)
         .await
         .context("loading sql/preprocess.sql")?;
@@ -199,24 +225,6 @@ async fn clean_and_write(
         !REJECT_ONLY.contains(&name) && name != layout::PARTITION_COLUMN
     });
     let reject_schema = project_ordered(&view_schema, &REJECT_COLUMNS)?;
-
-    let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
-    let counters = Arc::new(ingest::Counters::default());
-    let bar = crate::commands::progress::ReadProgress::start(
-        total_bytes,
-        Arc::clone(&counters),
-        progress,
-    );
-    let reader = {
-        let inputs = inputs.to_vec();
-        let counters = Arc::clone(&counters);
-        let handle = tokio::runtime::Handle::current();
-        let batch_size = config.batch_size;
-        tokio::task::spawn_blocking(move || {
-            ingest::read_inputs(&inputs, senders, batch_size, counters, &handle)
-        })
-    };
-
     let mut writers = tokio::task::JoinSet::new();
     for partition in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(partition, ctx.task_ctx())?;
@@ -251,13 +259,75 @@ async fn clean_and_write(
     }
     // The reader's error (bad header, invalid UTF-8, ...) names the file and
     // line, so it wins over what it made the writers see.
-    let ingested = reader.await??;
-    drop(bar);
+    let records_in = match reader {
+        Some(reader) => Some(reader.finish().await?),
+        None => None,
+    };
     if let Some(e) = failure {
         return Err(e.context("cleaning and writing"));
     }
-    counts.records_in = ingested.records;
+    // On a cluster the executors read: every record they read comes out of
+    // the cleaning view kept or rejected, so the two add up to it.
+    counts.records_in = records_in.unwrap_or(counts.rows_out + counts.rejected);
     Ok(counts)
+}
+
+/// The local reader: one thread parsing the inputs into the partitions of
+/// `raw_campaigns`, with a progress bar over the bytes it reads.
+struct LocalReader {
+    handle: tokio::task::JoinHandle<Result<ingest::IngestStats, error::Error>>,
+    bar: crate::commands::progress::ReadProgress,
+}
+
+impl LocalReader {
+    /// The records read, or the reader's error.
+    async fn finish(self) -> anyhow::Result<u64> {
+        let ingested = self.handle.await??;
+        drop(self.bar);
+        Ok(ingested.records)
+    }
+}
+
+/// A local session whose `raw_campaigns` is fed by a [`LocalReader`].
+fn local_source(
+    inputs: &[InputFile],
+    config: &EngineConfig,
+    progress: bool,
+) -> anyhow::Result<(SessionContext, LocalReader)> {
+    let ctx = engine::session(config)?;
+    let (table, senders) = ingest::channel_table(config.partitions)?;
+    ctx.register_table(engine::RAW_TABLE, Arc::new(table))?;
+    let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
+    let counters = Arc::new(ingest::Counters::default());
+    let bar = crate::commands::progress::ReadProgress::start(
+        total_bytes,
+        Arc::clone(&counters),
+        progress,
+    );
+    let inputs = inputs.to_vec();
+    let runtime = tokio::runtime::Handle::current();
+    let batch_size = config.batch_size;
+    let handle = tokio::task::spawn_blocking(move || {
+        ingest::read_inputs(&inputs, senders, batch_size, counters, &runtime)
+    });
+    Ok((ctx, LocalReader { handle, bar }))
+}
+
+/// A cluster session whose `raw_campaigns` is read by the executors, one
+/// input file per task ([`RawFilesTable`]); the cleaned rows stream back
+/// here to be written, so the output and its commit are those of a local run.
+async fn cluster_source(
+    inputs: &[InputFile],
+    config: &EngineConfig,
+    url: &ClusterUrl,
+) -> anyhow::Result<SessionContext> {
+    let ctx = distributed::client(url, config).await?;
+    let spec = RawFiles {
+        files: inputs.iter().map(|i| i.path.clone()).collect(),
+        batch_size: config.batch_size,
+    };
+    ctx.register_table(engine::RAW_TABLE, Arc::new(RawFilesTable { spec }))?;
+    Ok(ctx)
 }
 
 struct PartitionTargets {
@@ -340,8 +410,28 @@ fn project_ordered(schema: &Schema, names: &[&str]) -> anyhow::Result<SchemaRef>
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// A local directory an object store output is written to before it is
+/// uploaded; removed however the run ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn create() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("adlens-upload-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the local scratch directory `{}`", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The one-screen report printed at the end of a run.
-fn summary(manifest: &Manifest, output: &Path, elapsed: Duration) -> String {
+fn summary(manifest: &Manifest, output: &Location, elapsed: Duration) -> String {
     let c = &manifest.counts;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let bytes: u64 = manifest.inputs.iter().map(|i| i.bytes).sum();
@@ -356,13 +446,13 @@ fn summary(manifest: &Manifest, output: &Path, elapsed: Duration) -> String {
     text += &format!(
         "  kept        {:>12}  -> {}/{}\n",
         c.rows_out,
-        output.display(),
+        output.to_string().trim_end_matches('/'),
         layout::CAMPAIGNS
     );
     text += &format!(
         "  rejected    {:>12}  -> {}/{}\n",
         c.rejected,
-        output.display(),
+        output.to_string().trim_end_matches('/'),
         layout::REJECTS
     );
     for (reason, n) in &c.rejected_by_reason {

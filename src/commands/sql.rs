@@ -6,20 +6,24 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use crate::cli::{Format, SqlArgs};
+use crate::distributed;
 use crate::engine::{self, EngineConfig};
 use crate::error::Error;
-use crate::layout;
+use crate::storage::Location;
 
 pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
-    let ctx = open_data(&args.data).await?;
+    let ctx = match &args.cluster {
+        Some(url) => distributed::client(url, &EngineConfig::default()).await?,
+        None => engine::session(&EngineConfig::default())?,
+    };
+    engine::register_tables(&ctx, &args.data).await?;
     let guard = WriteGuard::new(&ctx, &args.data, args.allow_writes);
     let mut scripts: Vec<String> = args.commands.clone();
     if let Some(file) = &args.file {
@@ -41,36 +45,6 @@ pub async fn run(args: &SqlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A session with the adlens UDFs and every table found under `data`
-/// registered by its directory name (`campaigns`, `rejects`, ...).
-pub async fn open_data(data: &Path) -> anyhow::Result<SessionContext> {
-    let shown = data.display().to_string();
-    if !data.is_dir() {
-        return Err(Error::input(
-            shown,
-            None,
-            "no such data directory; run `adlens preprocess` first",
-        )
-        .into());
-    }
-    let ctx = engine::session(&EngineConfig::default())?;
-    let tables =
-        layout::find_tables(data).map_err(|e| Error::input(&shown, None, e.to_string()))?;
-    for table in tables {
-        let partitions = table
-            .partition_columns
-            .iter()
-            .map(|c| (c.clone(), DataType::Utf8))
-            .collect();
-        let options = ParquetReadOptions::default().table_partition_cols(partitions);
-        ctx.register_parquet(&table.name, table.path.to_string_lossy().as_ref(), options)
-            .await
-            .with_context(|| format!("registering table `{}`", table.name))?;
-        tracing::info!("table `{}` from `{}`", table.name, table.path.display());
-    }
-    Ok(ctx)
-}
-
 /// What exploration may not change without `--allow-writes`: the tables of
 /// the data directory (INSERT, DELETE, UPDATE, DROP) and any path inside it
 /// (`COPY ... TO`). Writing elsewhere and session-only tables stay allowed,
@@ -79,19 +53,26 @@ pub async fn open_data(data: &Path) -> anyhow::Result<SessionContext> {
 pub struct WriteGuard {
     managed: Vec<String>,
     data: Option<std::path::PathBuf>,
+    /// The data prefix when it is in an object store.
+    data_url: Option<String>,
     allow: bool,
 }
 
 impl WriteGuard {
-    pub fn new(ctx: &SessionContext, data: &Path, allow: bool) -> Self {
+    pub fn new(ctx: &SessionContext, data: &Location, allow: bool) -> Self {
         let managed = ctx
             .catalog("datafusion")
             .and_then(|c| c.schema("public"))
             .map(|s| s.table_names())
             .unwrap_or_default();
+        let (local, store) = match data {
+            Location::Local(dir) => (std::fs::canonicalize(dir).ok(), None),
+            Location::Store(url) => (None, Some(url.to_string())),
+        };
         Self {
             managed,
-            data: std::fs::canonicalize(data).ok(),
+            data: local,
+            data_url: store,
             allow,
         }
     }
@@ -130,6 +111,9 @@ impl WriteGuard {
     /// True when `url` is a local path inside the data directory (checked on
     /// the deepest existing ancestor, so `..` and symlinks cannot sneak in).
     fn inside_data(&self, url: &str) -> bool {
+        if let Some(prefix) = &self.data_url {
+            return url.starts_with(prefix.as_str()) || format!("{url}/") == *prefix;
+        }
         let Some(data) = &self.data else {
             return false;
         };

@@ -12,6 +12,15 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use sha2::{Digest, Sha256};
 
+use std::path::Path;
+
+use arrow::datatypes::DataType;
+use datafusion::prelude::ParquetReadOptions;
+
+use crate::error::Error;
+use crate::layout;
+use crate::storage::{self, Location};
+
 /// The cleaning rules: defines the `cleaned_campaigns` view over `raw_campaigns`.
 pub const PREPROCESS_SQL: &str = include_str!("../../sql/preprocess.sql");
 
@@ -52,7 +61,8 @@ pub fn session(config: &EngineConfig) -> Result<SessionContext> {
         .with_target_partitions(config.partitions.max(1))
         .with_batch_size(config.batch_size)
         .with_information_schema(true);
-    let mut runtime = RuntimeEnvBuilder::new();
+    let mut runtime =
+        RuntimeEnvBuilder::new().with_object_store_registry(storage::Registry::shared());
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
@@ -60,6 +70,80 @@ pub fn session(config: &EngineConfig) -> Result<SessionContext> {
     for udf in udfs::all() {
         ctx.register_udf(udf);
     }
+    Ok(ctx)
+}
+
+/// Registers every table found under `data` on `ctx`, by its directory
+/// name (`campaigns`, `rejects`, ...), with its `key=value` directories as
+/// partition columns. An object store output is read at its published run
+/// ([`storage::published_prefix`]).
+pub async fn register_tables(
+    ctx: &SessionContext,
+    data: &Location,
+) -> std::result::Result<(), Error> {
+    let tables = match data {
+        Location::Local(dir) => local_tables(dir)?,
+        Location::Store(url) => store_tables(url).await?,
+    };
+    for (name, location, partition_columns) in tables {
+        let partitions = partition_columns
+            .into_iter()
+            .map(|c| (c, DataType::Utf8))
+            .collect();
+        let options = ParquetReadOptions::default().table_partition_cols(partitions);
+        ctx.register_parquet(&name, &location, options)
+            .await
+            .map_err(|e| Error::input(&location, None, format!("table `{name}`: {e}")))?;
+        tracing::info!("table `{name}` from `{location}`");
+    }
+    Ok(())
+}
+
+/// A table to register: name, path or URL, partition columns.
+type TableSource = (String, String, Vec<String>);
+
+fn local_tables(data: &Path) -> std::result::Result<Vec<TableSource>, Error> {
+    let shown = data.display().to_string();
+    if !data.is_dir() {
+        return Err(Error::input(
+            shown,
+            None,
+            "no such data directory; run `adlens preprocess` first",
+        ));
+    }
+    let tables =
+        layout::find_tables(data).map_err(|e| Error::input(&shown, None, e.to_string()))?;
+    Ok(tables
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                t.path.to_string_lossy().into_owned(),
+                t.partition_columns,
+            )
+        })
+        .collect())
+}
+
+async fn store_tables(url: &url::Url) -> std::result::Result<Vec<TableSource>, Error> {
+    let fail = |message: String| Error::input(url.as_str(), None, message);
+    let prefix = storage::published_prefix(url).await.map_err(fail)?;
+    let tables = storage::find_tables(&prefix).await.map_err(fail)?;
+    if tables.is_empty() {
+        return Err(fail(
+            "no Parquet tables here; run `adlens preprocess` first".into(),
+        ));
+    }
+    Ok(tables
+        .into_iter()
+        .map(|t| (t.name, t.url.to_string(), t.partition_columns))
+        .collect())
+}
+
+/// A local session over `data`: [`session`] with [`register_tables`].
+pub async fn open_data(data: &Path) -> std::result::Result<SessionContext, Error> {
+    let ctx = session(&EngineConfig::default()).map_err(|e| Error::Query(e.to_string()))?;
+    register_tables(&ctx, &Location::Local(data.to_path_buf())).await?;
     Ok(ctx)
 }
 

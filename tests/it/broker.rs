@@ -3,7 +3,6 @@
 //! way any consumer of adlens's output would.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,10 +40,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::support::free_port();
         let bin = broker_bin();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
@@ -61,11 +57,7 @@ impl Broker {
             .spawn()
             .expect("broker starts");
         let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "broker did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::support::wait_listening(&addr, "broker");
         Self { child, bin, addr }
     }
 

@@ -3,6 +3,7 @@
 mod bad_input;
 mod batch;
 mod broker;
+mod cluster;
 mod dashboard;
 mod duplicates;
 mod generate;
@@ -11,6 +12,7 @@ mod online;
 mod preprocess;
 mod props;
 mod real_sample;
+mod s3;
 mod sql;
 mod sql_files;
 mod stream;

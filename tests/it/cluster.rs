@@ -1,0 +1,295 @@
+//! A real Ballista cluster of adlens processes on 127.0.0.1 (one scheduler,
+//! two executors, each its own `adlens cluster ...` process): preprocess and
+//! SQL through it must give exactly what a local run gives.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::support::{adlens, adlens_process, free_port, generate, manifest, wait_listening};
+
+/// A scheduler and its executors, killed when dropped. Their logs are in
+/// `dir` (`scheduler.log`, `executor-N.log`).
+struct Cluster {
+    scheduler: Child,
+    executors: Vec<Option<Child>>,
+    url: String,
+}
+
+impl Cluster {
+    fn start(dir: &Path, executors: usize) -> Self {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        // Quick to notice a lost executor, so the test that kills one is quick.
+        let scheduler = node(
+            dir,
+            "scheduler",
+            &[
+                "cluster",
+                "scheduler",
+                "--bind",
+                &addr,
+                "--executor-timeout",
+                "6",
+            ],
+        );
+        wait_listening(&addr, "scheduler");
+        let executors = (0..executors)
+            .map(|n| {
+                let (flight, grpc) = (free_port(), free_port());
+                let work = dir.join(format!("work-{n}"));
+                std::fs::create_dir_all(&work).expect("executor work dir");
+                let bind = format!("127.0.0.1:{flight}");
+                let grpc = grpc.to_string();
+                let work = work.to_str().expect("utf-8 path");
+                let args = [
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &addr,
+                    "--bind",
+                    &bind,
+                    "--grpc-port",
+                    &grpc,
+                    "--concurrent-tasks",
+                    "2",
+                    "--work-dir",
+                    work,
+                    "--heartbeat-interval",
+                    "1",
+                ];
+                let child = node(dir, &format!("executor-{n}"), &args);
+                wait_listening(&bind, "executor");
+                Some(child)
+            })
+            .collect();
+        Self {
+            scheduler,
+            executors,
+            url: format!("df://{addr}"),
+        }
+    }
+
+    /// Kills executor `n` outright (no goodbye to the scheduler).
+    fn kill_executor(&mut self, n: usize) {
+        if let Some(mut child) = self.executors[n].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in 0..self.executors.len() {
+            self.kill_executor(n);
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+/// One `adlens` node process logging to `dir/NAME.log`.
+fn node(dir: &Path, name: &str, args: &[&str]) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
+    adlens_process()
+        .arg("-v")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"))
+}
+
+/// Three generated dumps with dirt and cross-file duplicate ids.
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    (0..3u64)
+        .map(|n| {
+            let sub = dir.join(format!("in-{n}"));
+            std::fs::create_dir_all(&sub).expect("input dir");
+            generate(&sub, 1_500 + 500 * n, 40 + n % 2, 0.05)
+        })
+        .collect()
+}
+
+fn preprocess(inputs: &[PathBuf], out: &Path, cluster: Option<&str>) {
+    let mut cmd = adlens();
+    cmd.args(["--quiet", "preprocess", "--partitions", "2", "--input"])
+        .args(inputs)
+        .arg("--output")
+        .arg(out);
+    if let Some(url) = cluster {
+        cmd.args(["--cluster", url]);
+    }
+    cmd.timeout(Duration::from_secs(300)).assert().success();
+}
+
+/// Rows as `adlens sql --format json` prints them.
+type Rows = Vec<Map<String, Value>>;
+
+/// Every row of a query as JSON objects, on a cluster or locally.
+fn rows(data: &Path, sql: &str, cluster: Option<&str>) -> Rows {
+    let mut cmd = adlens();
+    cmd.args(["sql", "--format", "json", "--data"])
+        .arg(data)
+        .arg(format!("--command={sql}"));
+    if let Some(url) = cluster {
+        cmd.args(["--cluster", url]);
+    }
+    let output = cmd
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "`{sql}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
+        .collect()
+}
+
+/// The rows and rejects of an output, read back locally, in a fixed order.
+fn contents(out: &Path) -> (Rows, Rows) {
+    let kept = rows(
+        out,
+        "select * from campaigns order by campaign_id, source_input, source_line",
+        None,
+    );
+    let rejected = rows(
+        out,
+        "select * from rejects order by source_input, source_line",
+        None,
+    );
+    (kept, rejected)
+}
+
+#[test]
+fn preprocess_and_sql_on_a_cluster_give_what_a_local_run_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let local = dir.path().join("local");
+    preprocess(&files, &local, None);
+
+    let cluster = Cluster::start(dir.path(), 2);
+    let remote = dir.path().join("remote");
+    preprocess(&files, &remote, Some(&cluster.url));
+
+    let counts = |out: &Path| manifest(out)["counts"].clone();
+    assert_eq!(counts(&remote), counts(&local));
+    assert_eq!(manifest(&remote)["counts"]["records_in"], 4_500 + 1_500);
+    let (kept, rejected) = contents(&remote);
+    let (local_kept, local_rejected) = contents(&local);
+    assert!(!rejected.is_empty() && kept.len() > 2_000, "{}", kept.len());
+    assert!(kept == local_kept, "kept rows differ from the local run");
+    assert!(
+        rejected == local_rejected,
+        "rejects differ from the local run"
+    );
+
+    for example in ["rows_per_month", "reject_reasons", "top_domains"] {
+        let sql = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("sql/examples/{example}.sql")),
+        )
+        .expect("example query");
+        assert_eq!(
+            rows(&local, &sql, Some(&cluster.url)),
+            rows(&local, &sql, None),
+            "sql/examples/{example}.sql"
+        );
+    }
+}
+
+#[test]
+fn a_job_that_loses_an_executor_finishes_the_same_or_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..4u64)
+        .map(|n| {
+            let sub = dir.path().join(format!("in-{n}"));
+            std::fs::create_dir_all(&sub).expect("input dir");
+            generate(&sub, 20_000, 50 + n, 0.02)
+        })
+        .collect();
+    let local = dir.path().join("local");
+    preprocess(&files, &local, None);
+
+    let mut cluster = Cluster::start(dir.path(), 2);
+    let remote = dir.path().join("remote");
+    let mut run = adlens_process()
+        .args([
+            "--quiet",
+            "preprocess",
+            "--cluster",
+            &cluster.url,
+            "--input",
+        ])
+        .args(&files)
+        .arg("--output")
+        .arg(&remote)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("preprocess starts");
+    // Let the job reach the executors, then take one away.
+    std::thread::sleep(Duration::from_millis(1_500));
+    cluster.kill_executor(1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = run.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "preprocess hung after losing an executor"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if status.success() {
+        assert_eq!(manifest(&remote)["counts"], manifest(&local)["counts"]);
+        assert!(
+            contents(&remote) == contents(&local),
+            "rows differ from the local run"
+        );
+    } else {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut run.stderr.take().expect("stderr"), &mut stderr)
+            .expect("stderr");
+        assert!(matches!(status.code(), Some(1 | 2)), "{stderr}");
+        assert!(
+            !remote.exists(),
+            "a failed job published `{}`",
+            remote.display()
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".remote"))
+            .collect();
+        assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 10, 1, 0.0);
+    let url = format!("df://127.0.0.1:{}", free_port());
+    let output = adlens()
+        .args(["preprocess", "--cluster", &url, "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`{url}`: cannot reach the cluster's scheduler")),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
