@@ -27,7 +27,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker s3 browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full quality clean notebooks notebooks-check
+.PHONY: help build release broker s3 browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full bench-cluster quality clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -124,6 +124,13 @@ bench-full: release ## Time preprocess on a full-size dump (FULL_ROWS, 33M: ~9 G
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(FULL_ROWS).csv || $(RELEASE_BIN) generate --rows $(FULL_ROWS) --out data/bench/raw-$(FULL_ROWS).csv
 	@scripts/bench-full.sh $(RELEASE_BIN) data/bench/raw-$(FULL_ROWS).csv data/bench/clean-full
+
+bench-cluster: release ## Time preprocess locally vs on a 1-scheduler/2-executor cluster of this machine (the 3M bench file, then 4 files of 750k)
+	@mkdir -p data/bench
+	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
+	@for n in 1 2 3 4; do test -f data/bench/part-$$n.csv || $(RELEASE_BIN) generate --rows 750000 --seed $$n --out data/bench/part-$$n.csv; done
+	@scripts/bench-cluster.sh $(RELEASE_BIN) data/bench/cluster data/bench/raw-$(BENCH_ROWS).csv
+	@scripts/bench-cluster.sh $(RELEASE_BIN) data/bench/cluster data/bench/part-1.csv data/bench/part-2.csv data/bench/part-3.csv data/bench/part-4.csv
 
 clean: ## Remove generated data (keeps the compiled cache)
 	rm -rf data/demo data/bench data/sample.csv data/sample_topics.csv

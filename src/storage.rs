@@ -63,11 +63,6 @@ fn store_options() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Whether `location` names an object store rather than a local path.
-pub fn is_url(location: &str) -> bool {
-    location.contains("://") && !location.starts_with("file://")
-}
-
 /// A DataFusion object store registry that opens a store for any `s3://`
 /// bucket on first use, from the environment, instead of requiring each one
 /// to be registered up front: a query, a scheduler planning it and an
@@ -317,5 +312,39 @@ async fn remove_old_runs(store: &Arc<dyn ObjectStore>, prefix: &StorePath, keep:
         if let Err(e) = store.delete(&location).await {
             tracing::warn!("could not delete old run file `{location}`: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_paths_or_store_prefixes() {
+        assert_eq!(
+            "data/clean".parse::<Location>(),
+            Ok(Location::Local(PathBuf::from("data/clean")))
+        );
+        assert_eq!(
+            "file:///srv/clean".parse::<Location>(),
+            Ok(Location::Local(PathBuf::from("/srv/clean")))
+        );
+        let store = "s3://lake/campaigns".parse::<Location>().unwrap();
+        assert_eq!(store.to_string(), "s3://lake/campaigns/");
+        assert_eq!("s3://lake/campaigns/".parse::<Location>(), Ok(store));
+        assert!("s3:///nobucket".parse::<Location>().is_err());
+    }
+
+    #[test]
+    fn store_errors_keep_the_head_and_the_s3_code() {
+        let error = "Error performing GET http://h/b in 5ms - Server returned non-2xx status code: \
+                     404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code>\
+                     <Message>gone</Message></Error>";
+        assert_eq!(
+            describe(&error),
+            "Error performing GET http://h/b in 5ms - Server returned non-2xx status code: \
+             404 Not Found (NoSuchBucket)"
+        );
+        assert_eq!(describe(&"two\nlines"), "two lines");
     }
 }

@@ -249,6 +249,7 @@ fn a_job_that_loses_an_executor_finishes_the_same_or_publishes_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     };
     if status.success() {
+        eprintln!("the job finished on the remaining executor");
         assert_eq!(manifest(&remote)["counts"], manifest(&local)["counts"]);
         assert!(
             contents(&remote) == contents(&local),
@@ -258,6 +259,7 @@ fn a_job_that_loses_an_executor_finishes_the_same_or_publishes_nothing() {
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut run.stderr.take().expect("stderr"), &mut stderr)
             .expect("stderr");
+        eprintln!("the job failed cleanly: {stderr}");
         assert!(matches!(status.code(), Some(1 | 2)), "{stderr}");
         assert!(
             !remote.exists(),
@@ -292,4 +294,49 @@ fn an_unreachable_cluster_is_named() {
         "{stderr}"
     );
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn bad_cluster_addresses_are_refused_at_the_command_line() {
+    let refuse = |args: &[&str]| {
+        let output = adlens().args(args).output().expect("runs");
+        assert_eq!(output.status.code(), Some(2), "clap's usage-error code");
+        String::from_utf8(output.stderr).expect("utf-8")
+    };
+    insta::assert_snapshot!(
+        "not_a_cluster_url",
+        refuse(&["sql", "--cluster", "http://sched:50050", "-c", "select 1"])
+    );
+    insta::assert_snapshot!(
+        "scheduler_without_port",
+        refuse(&["cluster", "executor", "--scheduler", "sched-host"])
+    );
+    insta::assert_snapshot!(
+        "bad_data_location",
+        refuse(&["sql", "--data", "s3:///campaigns", "-c", "select 1"])
+    );
+}
+
+#[test]
+fn sigterm_stops_the_nodes_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 1);
+    let mut stop = |child: &mut Child, name: &str| {
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let log = std::fs::read_to_string(dir.path().join(format!("{name}.log")))
+                    .unwrap_or_default();
+                assert!(status.success(), "{name} exited with {status}: {log}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut executor = cluster.executors[0].take().expect("executor");
+    stop(&mut executor, "executor-0");
+    stop(&mut cluster.scheduler, "scheduler");
 }

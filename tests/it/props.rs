@@ -1,13 +1,16 @@
 //! Property tests: every function that takes outside text is total. Arbitrary
 //! Unicode goes to every cleaning rule and the feature tokenizer, arbitrary
-//! bytes to the CSV splitter and the Kafka message decoder; a panic anywhere
+//! bytes to the CSV splitter and the Kafka message decoder, and any text to
+//! the parsers of data locations and cluster URLs; a panic anywhere
 //! fails the test. Outputs are also checked for the promises they make.
 
 use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
+use adlens::distributed::ClusterUrl;
 use adlens::model::dmm::{self, DmmParams, Vocabulary};
 use adlens::model::features::{CampaignText, FeatureParams};
 use adlens::model::online::{EventKind, Forget, OnlineParams, OnlineTopics};
+use adlens::storage::{self, Location};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
 use proptest::prelude::*;
 
@@ -168,6 +171,33 @@ proptest! {
                 // Ids are never reused: each is born once.
                 prop_assert!(seen.insert(e.topic));
             }
+        }
+    }
+
+    #[test]
+    fn locations_and_cluster_urls_are_total(raw in prop_oneof![
+        any::<String>(),
+        "(s3|df|file|gs|http)://\\PC{0,16}(:[0-9]{0,6})?(/\\PC{0,12})?",
+    ]) {
+        if let Ok(Location::Store(url)) = raw.parse::<Location>() {
+            // A store prefix is a directory and names its bucket.
+            prop_assert!(url.path().ends_with('/'));
+            prop_assert!(url.host_str().is_some_and(|h| !h.is_empty()));
+        }
+        if let Ok(cluster) = raw.parse::<ClusterUrl>() {
+            prop_assert_eq!(cluster.to_string().parse::<ClusterUrl>(), Ok(cluster));
+        }
+    }
+
+    #[test]
+    fn store_errors_are_described_on_one_line(raw in any::<String>(), code in "[A-Za-z]{0,12}") {
+        let error = format!("{raw}: Server returned 404<?xml version=\"1.0\"?>\n<Error><Code>{code}</Code></Error>");
+        let line = storage::describe(&error);
+        prop_assert!(!line.contains('\n'));
+        prop_assert!(!storage::describe(&raw).contains('\n'));
+        if !code.is_empty() {
+            let tail = format!("({code})");
+            prop_assert!(line.ends_with(&tail));
         }
     }
 }
