@@ -72,14 +72,14 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let scratch = match &args.output {
-        Location::Local(_) => None,
-        Location::Store(_) => Some(Scratch::create()?),
-    };
-    let local_target = match (&args.output, &scratch) {
-        (Location::Local(dir), _) => dir.clone(),
-        (_, Some(scratch)) => scratch.0.join("out"),
-        (Location::Store(_), None) => unreachable!("a store output always has a scratch directory"),
+    // An object-store output is built locally, then uploaded (kept alive
+    // until the end of the run, the scratch directory goes with it).
+    let (local_target, _scratch) = match &args.output {
+        Location::Local(dir) => (dir.clone(), None),
+        Location::Store(_) => {
+            let scratch = Scratch::create()?;
+            (scratch.0.join("out"), Some(scratch))
+        }
     };
     let staged = StagedDir::create(&local_target)?;
 
@@ -101,6 +101,8 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
         .commit()
         .with_context(|| format!("moving the output into `{}`", local_target.display()))?;
     if let Location::Store(url) = &args.output {
+        // Interrupted here, nothing is published: `_LATEST` is written last,
+        // and the next run deletes the half-uploaded one.
         let run = storage::publish_run(&local_target, url)
             .await
             .map_err(|e| error::Error::output(url.as_str(), e))?;

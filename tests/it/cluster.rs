@@ -321,7 +321,7 @@ fn bad_cluster_addresses_are_refused_at_the_command_line() {
 fn sigterm_stops_the_nodes_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(dir.path(), 1);
-    let mut stop = |child: &mut Child, name: &str| {
+    let stop = |child: &mut Child, name: &str| {
         let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
         let deadline = Instant::now() + Duration::from_secs(30);
