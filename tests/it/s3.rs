@@ -1,93 +1,12 @@
 //! Object storage for real: a moto S3-API server process per test on
 //! 127.0.0.1 (`make s3` installs it), written and read by `adlens` through
 //! `s3://` URLs, and checked with a different S3 client (boto3, through
-//! `scripts/s3.sh`).
+//! `scripts/s3.sh`), locally and on a cluster whose nodes read the same
+//! bucket.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
-use crate::support::{adlens, free_port, generate, manifest, wait_listening};
-
-/// A moto server, killed when dropped.
-struct S3 {
-    child: Child,
-    port: u16,
-}
-
-impl S3 {
-    /// Starts a server; `checks_keys` makes it refuse unknown access keys
-    /// (moto accepts any by default).
-    fn start(checks_keys: bool) -> Self {
-        let bin = cache().join("s3-venv/bin/moto_server");
-        assert!(
-            bin.exists(),
-            "no S3 server at `{}`: run `make s3`",
-            bin.display()
-        );
-        let port = free_port();
-        let mut cmd = Command::new(bin);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if checks_keys {
-            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
-        }
-        let child = cmd.spawn().expect("moto_server starts");
-        wait_listening(&format!("127.0.0.1:{port}"), "S3 server");
-        Self { child, port }
-    }
-
-    /// `scripts/s3.sh ACTION PORT ARGS...` (boto3), returning its stdout.
-    fn script(&self, action: &str, args: &[&str]) -> String {
-        let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3.sh"))
-            .arg(action)
-            .arg(self.port.to_string())
-            .args(args)
-            .output()
-            .expect("scripts/s3.sh runs");
-        assert!(
-            output.status.success(),
-            "s3.sh {action}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8")
-    }
-
-    /// `adlens` with this server's endpoint and throwaway credentials.
-    fn adlens(&self) -> assert_cmd::Command {
-        let mut cmd = adlens();
-        cmd.env(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", self.port),
-        )
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "adlens-test")
-        .env("AWS_SECRET_ACCESS_KEY", "adlens-test")
-        .env("AWS_REGION", "us-east-1");
-        cmd
-    }
-
-    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        self.script("ls", &[bucket, prefix])
-            .lines()
-            .map(String::from)
-            .collect()
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cache() -> PathBuf {
-    std::env::var_os("ADLENS_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/adlens"),
-        PathBuf::from,
-    )
-}
+use crate::support::{Cluster, S3, adlens, generate, manifest};
 
 /// One query's JSON rows through `adlens sql` at `data` (a path or URL).
 fn rows(cmd: &mut assert_cmd::Command, data: &str, sql: &str) -> Vec<serde_json::Value> {
@@ -228,4 +147,63 @@ fn a_missing_bucket_or_refused_credentials_are_one_line_errors_naming_the_url() 
     let mut sql = strict.adlens();
     sql.args(["sql", "--data", "s3://lake/campaigns", "-c", "select 1"]);
     fails(sql, "s3://lake/campaigns");
+}
+
+#[test]
+fn a_cluster_cleans_a_bucket_into_a_bucket_and_queries_it_like_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3::start(false);
+    s3.script("bucket", &["dumps", "lake"]);
+    let mut locals = Vec::new();
+    for n in 0..2u64 {
+        let sub = dir.path().join(format!("in-{n}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let raw = generate(&sub, 1_500, 60 + n, 0.05);
+        s3.script(
+            "put",
+            &[
+                "dumps",
+                &format!("2023/part-{n}.csv"),
+                raw.to_str().unwrap(),
+            ],
+        );
+        locals.push(raw);
+    }
+    let local = dir.path().join("local");
+    let inputs: Vec<&std::ffi::OsStr> = locals.iter().map(|p| p.as_os_str()).collect();
+    crate::support::preprocess_with(&inputs, &local, &[]);
+
+    // The executors read the dumps from the bucket themselves.
+    let cluster = Cluster::start_with_env(dir.path(), 2, &s3.env());
+    s3.adlens()
+        .args([
+            "--quiet",
+            "preprocess",
+            "--cluster",
+            &cluster.url,
+            "--input",
+        ])
+        .args(["s3://dumps/2023/part-0.csv", "s3://dumps/2023/part-1.csv"])
+        .args(["--output", "s3://lake/campaigns"])
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .success();
+
+    let url = "s3://lake/campaigns";
+    let local = local.to_str().unwrap();
+    let on_cluster = |sql: &str| {
+        let mut cmd = s3.adlens();
+        cmd.env(adlens::env::EnvVars::ADLENS_CLUSTER, &cluster.url);
+        rows(&mut cmd, url, sql)
+    };
+    let kept = on_cluster(ALL_ROWS);
+    assert!(kept.len() > 1_000, "{}", kept.len());
+    assert!(
+        kept == rows(&mut adlens(), local, ALL_ROWS),
+        "rows differ from the local run"
+    );
+    assert!(
+        on_cluster(ALL_REJECTS) == rows(&mut adlens(), local, ALL_REJECTS),
+        "rejects differ from the local run"
+    );
 }

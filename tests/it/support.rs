@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 
 use assert_cmd::Command;
 use serde_json::{Map, Value};
@@ -167,4 +168,196 @@ pub fn balanced_counts(dir: &Path) -> Value {
         .sum();
     assert_eq!(by_reason, n("rejected"));
     counts
+}
+
+/// A scheduler and its executors, killed when dropped. Their logs are in
+/// `dir` (`scheduler.log`, `executor-N.log`).
+pub struct Cluster {
+    pub scheduler: Child,
+    pub executors: Vec<Option<Child>>,
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start(dir: &Path, executors: usize) -> Self {
+        Self::start_with_env(dir, executors, &[])
+    }
+
+    /// [`Cluster::start`], the nodes given `env` too (e.g. an S3 endpoint).
+    pub fn start_with_env(dir: &Path, executors: usize, env: &[(String, String)]) -> Self {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        // Quick to notice a lost executor, so the test that kills one is quick.
+        let scheduler = node(
+            dir,
+            env,
+            "scheduler",
+            &[
+                "cluster",
+                "scheduler",
+                "--bind",
+                &addr,
+                "--executor-timeout",
+                "6",
+            ],
+        );
+        wait_listening(&addr, "scheduler");
+        let executors = (0..executors)
+            .map(|n| {
+                let (flight, grpc) = (free_port(), free_port());
+                let work = dir.join(format!("work-{n}"));
+                std::fs::create_dir_all(&work).expect("executor work dir");
+                let bind = format!("127.0.0.1:{flight}");
+                let grpc = grpc.to_string();
+                let work = work.to_str().expect("utf-8 path");
+                let args = [
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &addr,
+                    "--bind",
+                    &bind,
+                    "--grpc-port",
+                    &grpc,
+                    "--concurrent-tasks",
+                    "2",
+                    "--work-dir",
+                    work,
+                    "--heartbeat-interval",
+                    "1",
+                ];
+                let child = node(dir, env, &format!("executor-{n}"), &args);
+                wait_listening(&bind, "executor");
+                Some(child)
+            })
+            .collect();
+        Self {
+            scheduler,
+            executors,
+            url: format!("df://{addr}"),
+        }
+    }
+
+    /// Kills executor `n` outright (no goodbye to the scheduler).
+    pub fn kill_executor(&mut self, n: usize) {
+        if let Some(mut child) = self.executors[n].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in 0..self.executors.len() {
+            self.kill_executor(n);
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+/// One `adlens` node process logging to `dir/NAME.log`.
+fn node(dir: &Path, env: &[(String, String)], name: &str, args: &[&str]) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
+    adlens_process()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .arg("-v")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"))
+}
+
+/// A moto server, killed when dropped.
+pub struct S3 {
+    child: Child,
+    port: u16,
+}
+
+impl S3 {
+    /// Starts a server; `checks_keys` makes it refuse unknown access keys
+    /// (moto accepts any by default).
+    pub fn start(checks_keys: bool) -> Self {
+        let bin = cache().join("s3-venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "no S3 server at `{}`: run `make s3`",
+            bin.display()
+        );
+        let port = free_port();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if checks_keys {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let child = cmd.spawn().expect("moto_server starts");
+        wait_listening(&format!("127.0.0.1:{port}"), "S3 server");
+        Self { child, port }
+    }
+
+    /// `scripts/s3.sh ACTION PORT ARGS...` (boto3), returning its stdout.
+    pub fn script(&self, action: &str, args: &[&str]) -> String {
+        let output =
+            std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3.sh"))
+                .arg(action)
+                .arg(self.port.to_string())
+                .args(args)
+                .output()
+                .expect("scripts/s3.sh runs");
+        assert!(
+            output.status.success(),
+            "s3.sh {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    }
+
+    /// This server's endpoint and throwaway credentials, as `AWS_*` variables.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "adlens-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "adlens-test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec()
+    }
+
+    /// `adlens` with [`S3::env`].
+    pub fn adlens(&self) -> Command {
+        let mut cmd = adlens();
+        cmd.envs(self.env());
+        cmd
+    }
+
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.script("ls", &[bucket, prefix])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where `make broker` and `make s3` install (`ADLENS_CACHE` or `~/.cache/adlens`).
+fn cache() -> PathBuf {
+    std::env::var_os("ADLENS_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/adlens"),
+        PathBuf::from,
+    )
 }
