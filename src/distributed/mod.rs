@@ -199,7 +199,9 @@ pub async fn run_executor(options: ExecutorOptions) -> anyhow::Result<()> {
     let runtime_producer = Arc::new(move |_: &SessionConfig| runtime(work_dir.as_ref()));
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
-        external_host: Some(options.bind.ip().to_string()),
+        // Bound to every interface, the executor has no one address to
+        // advertise: the scheduler then uses the address it sees it from.
+        external_host: (!options.bind.ip().is_unspecified()).then(|| options.bind.ip().to_string()),
         port: options.bind.port(),
         grpc_port: options.grpc_port,
         scheduler_host: options.scheduler.0.clone(),
