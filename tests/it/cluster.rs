@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::support::{Cluster, adlens, adlens_process, free_port, generate, manifest};
+use crate::support::{
+    Cluster, adlens, adlens_process, assert_no_staging, free_port, generate, manifest, query_with,
+};
 
 /// Three generated dumps with dirt and cross-file duplicate ids.
 fn inputs(dir: &Path) -> Vec<PathBuf> {
@@ -39,26 +41,11 @@ type Rows = Vec<Map<String, Value>>;
 /// Every row of a query as JSON objects, on a cluster or locally.
 fn rows(data: &Path, sql: &str, cluster: Option<&str>) -> Rows {
     let mut cmd = adlens();
-    cmd.args(["sql", "--format", "json", "--data"])
-        .arg(data)
-        .arg(format!("--command={sql}"));
+    cmd.timeout(Duration::from_secs(120));
     if let Some(url) = cluster {
-        cmd.args(["--cluster", url]);
+        cmd.env(adlens::env::EnvVars::ADLENS_CLUSTER, url);
     }
-    let output = cmd
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "`{sql}` failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
-        .collect()
+    query_with(cmd, data, sql)
 }
 
 /// The rows and rejects of an output, read back locally, in a fixed order.
@@ -173,12 +160,7 @@ fn a_job_that_loses_an_executor_finishes_the_same_or_publishes_nothing() {
             "a failed job published `{}`",
             remote.display()
         );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".remote"))
-            .collect();
-        assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+        assert_no_staging(dir.path(), ".remote");
     }
 }
 

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::support::{
-    adlens, balanced_counts, fixture, generate, manifest, preprocess, preprocess_with, query,
-    scalar,
+    adlens, assert_no_staging, balanced_counts, fixture, generate, manifest, preprocess,
+    preprocess_with, query, scalar,
 };
 
 #[test]
@@ -193,12 +193,7 @@ fn a_failed_run_leaves_the_previous_output_intact() {
         before
     );
     assert_eq!(scalar(&out, "SELECT count(*) FROM campaigns"), 4);
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    assert_no_staging(tmp.path(), ".");
 }
 
 #[test]

@@ -6,26 +6,7 @@
 
 use std::path::Path;
 
-use crate::support::{Cluster, S3, adlens, generate, manifest};
-
-/// One query's JSON rows through `adlens sql` at `data` (a path or URL).
-fn rows(cmd: &mut assert_cmd::Command, data: &str, sql: &str) -> Vec<serde_json::Value> {
-    let output = cmd
-        .args(["sql", "--format", "json", "--data", data])
-        .arg(format!("--command={sql}"))
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "`{sql}` on `{data}`: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
+use crate::support::{Cluster, S3, adlens, generate, manifest, query_with};
 
 // `source_file` names the input as given: a URL here, a path locally.
 const ALL_ROWS: &str =
@@ -73,20 +54,20 @@ fn preprocess_from_and_to_a_bucket_matches_a_local_run_and_publishes_runs_whole(
 
     let url = "s3://lake/campaigns";
     let local = local.to_str().unwrap();
-    let kept = rows(&mut s3.adlens(), url, ALL_ROWS);
+    let kept = query_with(s3.adlens(), url, ALL_ROWS);
     assert!(kept.len() > 2_000, "{}", kept.len());
     assert!(
-        kept == rows(&mut adlens(), local, ALL_ROWS),
+        kept == query_with(adlens(), local, ALL_ROWS),
         "rows differ from the local run"
     );
-    let rejected = rows(&mut s3.adlens(), url, ALL_REJECTS);
+    let rejected = query_with(s3.adlens(), url, ALL_REJECTS);
     assert!(!rejected.is_empty());
     assert!(
-        rejected == rows(&mut adlens(), local, ALL_REJECTS),
+        rejected == query_with(adlens(), local, ALL_REJECTS),
         "rejects differ"
     );
     let counts = manifest(Path::new(local))["counts"].clone();
-    let n = rows(&mut s3.adlens(), url, "select count(*) as n from campaigns");
+    let n = query_with(s3.adlens(), url, "select count(*) as n from campaigns");
     assert_eq!(n[0]["n"], counts["rows_out"]);
 
     // A second run replaces the first; the one it replaced is kept for
@@ -100,7 +81,7 @@ fn preprocess_from_and_to_a_bucket_matches_a_local_run_and_publishes_runs_whole(
         .collect();
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(
-        rows(&mut s3.adlens(), url, ALL_ROWS).len(),
+        query_with(s3.adlens(), url, ALL_ROWS).len(),
         counts["rows_out"].as_u64().unwrap() as usize
     );
 }
@@ -194,16 +175,16 @@ fn a_cluster_cleans_a_bucket_into_a_bucket_and_queries_it_like_a_local_run() {
     let on_cluster = |sql: &str| {
         let mut cmd = s3.adlens();
         cmd.env(adlens::env::EnvVars::ADLENS_CLUSTER, &cluster.url);
-        rows(&mut cmd, url, sql)
+        query_with(cmd, url, sql)
     };
     let kept = on_cluster(ALL_ROWS);
     assert!(kept.len() > 1_000, "{}", kept.len());
     assert!(
-        kept == rows(&mut adlens(), local, ALL_ROWS),
+        kept == query_with(adlens(), local, ALL_ROWS),
         "rows differ from the local run"
     );
     assert!(
-        on_cluster(ALL_REJECTS) == rows(&mut adlens(), local, ALL_REJECTS),
+        on_cluster(ALL_REJECTS) == query_with(adlens(), local, ALL_REJECTS),
         "rejects differ from the local run"
     );
 }

@@ -44,6 +44,17 @@ pub fn wait_listening(addr: &str, what: &str) {
     }
 }
 
+/// Asserts that nothing in `dir` starts with `prefix`: no staging directory
+/// of a failed or finished run was left behind.
+pub fn assert_no_staging(dir: &Path, prefix: &str) {
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -125,16 +136,27 @@ pub fn manifest(dir: &Path) -> Value {
 
 /// Runs one query through `adlens sql --format json` and returns its rows.
 pub fn query(data: &Path, sql: &str) -> Vec<Map<String, Value>> {
-    let output = adlens()
+    query_with(adlens(), data, sql)
+}
+
+/// [`query`] through a prepared `adlens` command (its environment, timeout)
+/// over `data`, a directory or an `s3://` URL.
+pub fn query_with(
+    mut cmd: Command,
+    data: impl AsRef<std::ffi::OsStr>,
+    sql: &str,
+) -> Vec<Map<String, Value>> {
+    let output = cmd
         .args(["sql", "--format", "json", "--data"])
-        .arg(data)
+        .arg(data.as_ref())
         // `=` so a query starting with a `--` comment is not taken for a flag.
         .arg(format!("--command={sql}"))
         .output()
         .expect("runs");
     assert!(
         output.status.success(),
-        "query `{sql}` failed: {}",
+        "query `{sql}` on `{}` failed: {}",
+        data.as_ref().to_string_lossy(),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout)
