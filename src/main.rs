@@ -3,6 +3,10 @@
 
 use clap::Parser;
 
+/// See `Cargo.toml`: the cleaning path allocates many short strings per row.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = adlens::cli::Cli::parse();
     adlens::logging::init(cli.verbose, cli.quiet);

@@ -43,6 +43,14 @@ pub fn text_script(s: &str) -> Option<&'static str> {
 
 /// [`text_script`] as the `Script` itself.
 fn dominant_script(s: &str) -> Option<Script> {
+    // Most texts are plain ASCII: one vectorised pass settles them as Latin
+    // (or letterless) without a per-character Unicode lookup.
+    if s.is_ascii() {
+        return s
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic())
+            .then_some(Script::Latin);
+    }
     let mut counts: Vec<(Script, usize)> = Vec::new();
     let mut letters = 0usize;
     for c in s.chars().filter(|c| c.is_alphabetic()) {

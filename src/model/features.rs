@@ -10,7 +10,7 @@
 //!
 //! Everything here is documented well enough to recompute in Python.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use arrow::array::{Array, AsArray, ListArray, RecordBatch, StringArray};
@@ -64,7 +64,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// NLTK's stop words of the ad markets' languages. Not Polish or Hindi:
 /// NLTK has no list for them, and stopwords-iso's (compiled in for language
 /// detection) hold words that are content in English titles (`one`).
-static STOP_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static STOP_WORDS: LazyLock<foldhash::HashSet<&'static str>> = LazyLock::new(|| {
     [
         "en", "de", "es", "fr", "pt", "nl", "it", "tr", "id", "ru", "ar",
     ]
@@ -172,12 +172,18 @@ impl CampaignText<'_> {
 
     /// Weighted term frequencies by bucket.
     pub fn term_frequencies(&self, params: &FeatureParams) -> SparseVec {
-        let mut tf: HashMap<u32, f32> = HashMap::new();
-        self.for_each_token(params, |tok, w| {
-            *tf.entry(bucket(tok, params.dim)).or_default() += w;
+        // A campaign has tens of tokens: sorting them and merging equal
+        // buckets is cheaper than hashing into a map (it was 5% of the stream).
+        let mut v: SparseVec = Vec::new();
+        self.for_each_token(params, |tok, w| v.push((bucket(tok, params.dim), w)));
+        v.sort_by_key(|(i, _)| *i);
+        v.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
         });
-        let mut v: SparseVec = tf.into_iter().collect();
-        v.sort_unstable_by_key(|(i, _)| *i);
         v
     }
 }
