@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::distributed::{self, ClusterUrl};
 use crate::env::EnvVars;
-use crate::model::online::{Forget, OnlineParams};
+use crate::model::online::{self, Forget, OnlineParams};
 use crate::storage::Location;
 
 /// Turns raw dumps of ad-campaign records into clean, queryable Parquet and
@@ -259,19 +259,19 @@ pub struct OnlineArgs {
     pub forget_after: Forget,
 
     /// Weight of a new topic (times the documents counted); larger opens more.
-    #[arg(long, default_value_t = 0.01, value_parser = positive, requires = "online")]
+    #[arg(long, default_value_t = online::DEFAULTS.alpha, value_parser = positive, requires = "online")]
     pub alpha: f64,
 
     /// Prior weight of a word in a topic; larger makes fewer, broader topics.
-    #[arg(long, default_value_t = 0.1, value_parser = positive, requires = "online")]
+    #[arg(long, default_value_t = online::DEFAULTS.beta, value_parser = positive, requires = "online")]
     pub beta: f64,
 
     /// Gibbs sweeps over each micro-batch after its first pass.
-    #[arg(long, default_value_t = 5, requires = "online")]
+    #[arg(long, default_value_t = online::DEFAULTS.iterations, requires = "online")]
     pub iterations: usize,
 
     /// Documents a topic needs to be born; records in smaller topics are outliers.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), requires = "online")]
+    #[arg(long, default_value_t = online::DEFAULTS.min_topic_size, value_parser = clap::value_parser!(u64).range(1..), requires = "online")]
     pub min_topic_size: u64,
 
     /// Also send each topic event (born, died) as JSON to this topic.
@@ -279,7 +279,7 @@ pub struct OnlineArgs {
     pub topic_events_topic: Option<String>,
 
     /// Seed of the online sampler (deterministic per micro-batch).
-    #[arg(long, default_value_t = 42, requires = "online")]
+    #[arg(long, default_value_t = online::DEFAULTS.seed, requires = "online")]
     pub online_seed: u64,
 }
 

@@ -432,7 +432,7 @@ fn online_over_topic_sorted(
     batch: usize,
 ) -> Vec<(u64, String)> {
     use adlens::model::features::{FeatureParams, TextColumns};
-    use adlens::model::online::{Forget, OnlineParams, OnlineTopics};
+    use adlens::model::online::{self, OnlineTopics};
     use arrow::array::AsArray;
     let mut batches = Vec::new();
     for file in walkdir(&data.join("campaigns")) {
@@ -460,15 +460,7 @@ fn online_over_topic_sorted(
         .map(|b| TextColumns::new(b).unwrap())
         .collect();
     // The `stream --online` defaults.
-    let params = OnlineParams {
-        alpha: 0.01,
-        beta: 0.1,
-        iterations: 5,
-        forget: Forget::Batches(10),
-        min_topic_size: 10,
-        seed: 42,
-    };
-    let mut online = OnlineTopics::empty(params, FeatureParams::default());
+    let mut online = OnlineTopics::empty(online::DEFAULTS, FeatureParams::default());
     let mut pairs = Vec::new();
     for chunk in rows.chunks(batch) {
         let docs: Vec<_> = chunk
@@ -516,9 +508,10 @@ fn online_topics_find_the_topics_of_topic_sorted_real_texts() {
         "online on a quarter of SearchSnippets, topic-sorted: {} topics, NMI {nmi:.3}, ARI {ari:.3}",
         found.len()
     );
-    // Measured: 78 topics, NMI 0.345, ARI 0.132, where batch dmm on the
-    // same texts reaches 0.455 / 0.280 (the test above): the floors catch a
-    // broken online update; closing the gap to batch is still open.
-    assert!(nmi >= 0.30 && ari >= 0.10, "NMI {nmi:.3}, ARI {ari:.3}");
-    assert!(found.len() < 200, "{} topics for 8 domains", found.len());
+    // Measured: 33 topics, NMI 0.492, ARI 0.299, where batch dmm on the
+    // same texts reaches 0.455 / 0.280 (the test above); before the online
+    // update dropped the words that link a document to nothing, 78 topics
+    // and 0.345 / 0.132. The floors sit between the two.
+    assert!(nmi >= 0.44 && ari >= 0.24, "NMI {nmi:.3}, ARI {ari:.3}");
+    assert!(found.len() < 60, "{} topics for 8 domains", found.len());
 }
