@@ -437,6 +437,13 @@ pub struct ScoreArgs {
     /// Directory of model versions.
     #[arg(long, short, default_value = "models", env = EnvVars::ADLENS_MODELS)]
     pub models: PathBuf,
+
+    /// Score on a Ballista cluster (`df://HOST:PORT`, see `adlens cluster`):
+    /// its executors score the campaigns, so every node must reach `--data`
+    /// and the model directory by the same path; this process writes the
+    /// tables.
+    #[arg(long, env = EnvVars::ADLENS_CLUSTER)]
+    pub cluster: Option<ClusterUrl>,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,6 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
-use crate::engine::{self, EngineConfig};
 use crate::layout::{self, StagedDir};
 use crate::model::dmm::{self, DmmParams, Vocabulary};
 use crate::model::features::{
@@ -27,6 +26,7 @@ use crate::model::features::{
     fnv1a64,
 };
 use crate::model::kmeans::{self, TrainOptions};
+use crate::model::udf::{self, ModelSource, ScoreUdf};
 use crate::model::{ClusterLabel, Model};
 use crate::writer::{ParquetSink, SinkOptions};
 
@@ -35,6 +35,17 @@ pub async fn campaign_streams(
     ctx: &SessionContext,
     data: &Path,
 ) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
+    register_campaigns(ctx, data).await?;
+    let sql = format!(
+        "SELECT campaign_id, {} FROM {}",
+        FEATURE_COLUMNS.join(", "),
+        layout::CAMPAIGNS
+    );
+    Ok(ctx.sql(&sql).await?.execute_stream_partitioned().await?)
+}
+
+/// Registers (again) the `campaigns` table of the preprocess output `data`.
+async fn register_campaigns(ctx: &SessionContext, data: &Path) -> anyhow::Result<()> {
     let options = ParquetReadOptions::default()
         .table_partition_cols(vec![(layout::PARTITION_COLUMN.into(), DataType::Utf8)]);
     let dir = data.join(layout::CAMPAIGNS);
@@ -43,8 +54,23 @@ pub async fn campaign_streams(
     }
     ctx.register_parquet(layout::CAMPAIGNS, dir.to_string_lossy().as_ref(), options)
         .await?;
+    Ok(())
+}
+
+/// Every campaign's id, title and domain with its `scored` cluster and
+/// distance, by `score_campaign` (see [`udf`]): on the session's own
+/// threads, or on a cluster's executors when `ctx` is a cluster client.
+async fn scored_streams(
+    ctx: &SessionContext,
+    data: &Path,
+    model: Arc<Model>,
+    source: Option<ModelSource>,
+) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
+    register_campaigns(ctx, data).await?;
+    ctx.register_udf(ScoreUdf::udf(model, source));
     let sql = format!(
-        "SELECT campaign_id, {} FROM {}",
+        "SELECT campaign_id, title, domain, {}({}) AS scored FROM {}",
+        udf::NAME,
         FEATURE_COLUMNS.join(", "),
         layout::CAMPAIGNS
     );
@@ -206,6 +232,14 @@ fn percentile_95(mut distances: Vec<f32>) -> f32 {
         .unwrap_or(0.0)
 }
 
+/// A text column of `batch` as `Utf8`, whatever string type it came in.
+fn string_column(batch: &RecordBatch, name: &str) -> anyhow::Result<StringArray> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| anyhow::anyhow!("no {name} column"))?;
+    Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
 fn ids(batch: &RecordBatch) -> anyhow::Result<Int64Array> {
     let column = batch
         .column_by_name("campaign_id")
@@ -268,20 +302,32 @@ impl ClusterStats {
         if let Some(d) = domain {
             *self.domains.entry(d.to_string()).or_default() += 1;
         }
-        if let Some(t) = title
-            && (self.examples.len() < 3 || distance < self.examples[2].0)
-            && !self.examples.iter().any(|(_, e)| e == t)
-        {
-            self.examples.push((distance, t.to_string()));
-            self.examples
-                .sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-            self.examples.truncate(3);
+        if let Some(t) = title {
+            self.offer_example(distance, t);
         }
         if self.histogram.is_empty() {
             self.histogram = vec![0; HISTOGRAM_BINS];
         }
         let bin = ((distance / HISTOGRAM_MAX) * HISTOGRAM_BINS as f32) as usize;
         self.histogram[bin.min(HISTOGRAM_BINS - 1)] += 1;
+    }
+
+    /// Keeps the three distinct titles nearest the centre, each at its
+    /// nearest distance, ties by title: the same three whatever order the
+    /// rows come in and however they are split (threads, cluster tasks).
+    fn offer_example(&mut self, distance: f32, title: &str) {
+        if let Some((d, t)) = self.examples.get(2)
+            && (distance, title) >= (*d, t.as_str())
+        {
+            return;
+        }
+        match self.examples.iter_mut().find(|(_, e)| e == title) {
+            Some(known) => known.0 = known.0.min(distance),
+            None => self.examples.push((distance, title.to_string())),
+        }
+        self.examples
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        self.examples.truncate(3);
     }
 
     fn merge(&mut self, other: ClusterStats) {
@@ -291,13 +337,8 @@ impl ClusterStats {
             *self.domains.entry(d).or_default() += n;
         }
         for (d, t) in other.examples {
-            if !self.examples.iter().any(|(_, e)| *e == t) {
-                self.examples.push((d, t));
-            }
+            self.offer_example(d, &t);
         }
-        self.examples
-            .sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        self.examples.truncate(3);
         if self.histogram.is_empty() {
             self.histogram = other.histogram;
         } else {
@@ -336,7 +377,7 @@ pub struct Assigned {
 pub async fn assign(
     ctx: &SessionContext,
     data: &Path,
-    model: Arc<Model>,
+    (model, source): (Arc<Model>, Option<ModelSource>),
     out: &Path,
     sink: &SinkOptions,
 ) -> anyhow::Result<Assigned> {
@@ -348,7 +389,8 @@ pub async fn assign(
         arrow::datatypes::Field::new("model_version", DataType::Utf8, false),
     ]));
     let mut tasks = tokio::task::JoinSet::new();
-    for (p, mut stream) in campaign_streams(ctx, data).await?.into_iter().enumerate() {
+    let streams = scored_streams(ctx, data, Arc::clone(&model), source).await?;
+    for (p, mut stream) in streams.into_iter().enumerate() {
         let model = Arc::clone(&model);
         let mut writer = ParquetSink::new(
             out,
@@ -363,15 +405,30 @@ pub async fn assign(
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 let ids = ids(&batch)?;
-                let text = TextColumns::new(&batch)?;
-                let mut clusters = Vec::with_capacity(batch.num_rows());
-                let mut distances = Vec::with_capacity(batch.num_rows());
+                let (titles, domains) = (
+                    string_column(&batch, "title")?,
+                    string_column(&batch, "domain")?,
+                );
+                let scored = batch
+                    .column_by_name("scored")
+                    .ok_or_else(|| anyhow::anyhow!("no `scored` column"))?
+                    .as_struct();
+                let clusters = scored
+                    .column_by_name("cluster_id")
+                    .ok_or_else(|| anyhow::anyhow!("no `cluster_id`"))?
+                    .as_primitive::<arrow::datatypes::UInt32Type>()
+                    .clone();
+                let distances = scored
+                    .column_by_name("distance")
+                    .ok_or_else(|| anyhow::anyhow!("no `distance`"))?
+                    .as_primitive::<arrow::datatypes::Float32Type>()
+                    .clone();
                 for i in 0..batch.num_rows() {
-                    let row = text.row(i);
-                    let (cluster, distance) = model.score_text(&row);
-                    stats[cluster as usize].add(distance, row.domain, row.title);
-                    clusters.push(cluster);
-                    distances.push(distance);
+                    let (domain, title) = (
+                        domains.is_valid(i).then(|| domains.value(i)),
+                        titles.is_valid(i).then(|| titles.value(i)),
+                    );
+                    stats[clusters.value(i) as usize].add(distances.value(i), domain, title);
                 }
                 let version = StringArray::from_iter_values(std::iter::repeat_n(
                     model.meta.version.as_str(),
@@ -381,8 +438,8 @@ pub async fn assign(
                     Arc::clone(&schema),
                     vec![
                         Arc::new(ids),
-                        Arc::new(UInt32Array::from(clusters)),
-                        Arc::new(Float32Array::from(distances)),
+                        Arc::new(clusters),
+                        Arc::new(distances),
                         Arc::new(version),
                     ],
                 )?;
@@ -476,13 +533,15 @@ pub fn clusters_batch(labels: &[ClusterLabel], version: &str) -> anyhow::Result<
 /// Scores `data` with `model` into staged `assignments/` and `clusters/`
 /// directories; the caller commits them once it is content.
 pub async fn score_into(
+    ctx: &SessionContext,
     data: &Path,
     model: Arc<Model>,
+    source: Option<ModelSource>,
 ) -> anyhow::Result<(Assigned, Vec<StagedDir>)> {
-    let ctx = engine::session(&EngineConfig::default())?;
     let assignments = StagedDir::create(&data.join(layout::ASSIGNMENTS))?;
     let sink = SinkOptions::default();
-    let assigned = assign(&ctx, data, Arc::clone(&model), assignments.path(), &sink).await?;
+    let scorer = (Arc::clone(&model), source);
+    let assigned = assign(ctx, data, scorer, assignments.path(), &sink).await?;
     mark(assignments.path(), &model.meta.version, assigned.rows)?;
 
     let clusters = StagedDir::create(&data.join(layout::CLUSTERS))?;

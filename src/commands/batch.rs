@@ -139,7 +139,9 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         k_curve,
     };
     let mut model = Model { meta, clusters };
-    let (assigned, staged) = cluster::score_into(&args.data, Arc::new(model.clone())).await?;
+    let ctx = crate::engine::session(&crate::engine::EngineConfig::default())?;
+    let (assigned, staged) =
+        cluster::score_into(&ctx, &args.data, Arc::new(model.clone()), None).await?;
     model.meta.inertia = assigned.inertia;
     model.meta.clusters = assigned.labels;
     let ms = |d: std::time::Duration| d.as_millis() as u64;

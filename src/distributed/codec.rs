@@ -1,6 +1,7 @@
 //! How adlens's own plan parts travel between client, scheduler and
-//! executors: the raw-dump table and parse node of [`crate::raw_scan`] as
-//! tagged JSON; everything else goes to Ballista's own codecs, which know
+//! executors: the raw-dump table and parse node of [`crate::raw_scan`] and
+//! the model's `score_campaign` function ([`crate::model::udf`]) as tagged
+//! JSON; everything else goes to Ballista's own codecs, which know
 //! its shuffle nodes and the Parquet/CSV file formats.
 
 use std::sync::Arc;
@@ -12,12 +13,13 @@ use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::model::udf::{ModelSource, ScoreUdf};
 use crate::raw_scan::{RawFiles, RawFilesExec, RawFilesTable, RawParse};
 
 /// Marks an adlens node in a codec buffer (Ballista's nodes are protobuf,
@@ -34,6 +36,8 @@ enum Node {
     },
     /// The parse node (its file list travels as its input).
     RawParse(RawParse),
+    /// `score_campaign`: the model's directory and version.
+    Score(ModelSource),
 }
 
 fn encode(node: &Node, buf: &mut Vec<u8>) -> Result<()> {
@@ -49,6 +53,25 @@ fn decode(buf: &[u8]) -> Option<Result<Node>> {
 
 fn unexpected(node: &Node) -> DataFusionError {
     DataFusionError::Internal(format!("unexpected adlens plan node {node:?}"))
+}
+
+/// `score_campaign` carries its model's place; other functions nothing
+/// (every node has them registered by name).
+fn encode_udf(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+    match ScoreUdf::source_of(udf) {
+        Some(source) => encode(&Node::Score(source?.clone()), buf),
+        None => Ok(()),
+    }
+}
+
+fn decode_udf(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+    match decode(buf).transpose()? {
+        Some(Node::Score(source)) => Ok(Arc::new(ScoreUdf::from_source(source)?)),
+        Some(other) => Err(unexpected(&other)),
+        None => Err(DataFusionError::Plan(format!(
+            "no function `{name}` on this node"
+        ))),
+    }
 }
 
 /// Logical plans: the raw-dump table, then Ballista's codec.
@@ -109,6 +132,14 @@ impl LogicalExtensionCodec for LogicalCodec {
         }
     }
 
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_udf(node, buf)
+    }
+
     fn try_decode_file_format(
         &self,
         buf: &[u8],
@@ -166,6 +197,14 @@ impl PhysicalExtensionCodec for PhysicalCodec {
             None => self.ballista.try_encode(node, buf, converter),
         }
     }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_udf(node, buf)
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +221,10 @@ mod tests {
             Node::RawParse(RawParse {
                 batch_size: 9,
                 projection: Some(vec![2, 0]),
+            }),
+            Node::Score(ModelSource {
+                dir: "/models/20261206T000000000Z-abc".into(),
+                version: "20261206T000000000Z-abc".into(),
             }),
         ] {
             let mut buf = Vec::new();

@@ -276,15 +276,20 @@ impl Model {
 
     /// Loads the model `models/LATEST` names.
     pub fn load_latest(models: &Path) -> Result<Self, Error> {
-        let version = latest_version(models)?.ok_or_else(|| {
-            Error::input(
-                models.display().to_string(),
-                None,
-                "no model yet; run `adlens batch` first",
-            )
-        })?;
-        Self::load(&models.join(version))
+        Self::load(&latest_dir(models)?)
     }
+}
+
+/// The directory of the version `models/LATEST` names.
+pub fn latest_dir(models: &Path) -> Result<PathBuf, Error> {
+    let version = latest_version(models)?.ok_or_else(|| {
+        Error::input(
+            models.display().to_string(),
+            None,
+            "no model yet; run `adlens batch` first",
+        )
+    })?;
+    Ok(models.join(version))
 }
 
 /// The version `models/LATEST` names, if any.

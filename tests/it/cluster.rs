@@ -1,6 +1,6 @@
 //! A real Ballista cluster of adlens processes on 127.0.0.1 (one scheduler,
-//! two executors, each its own `adlens cluster ...` process): preprocess and
-//! SQL through it must give exactly what a local run gives.
+//! two executors, each its own `adlens cluster ...` process): preprocess,
+//! score and SQL through it must give exactly what a local run gives.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -96,6 +96,44 @@ fn preprocess_and_sql_on_a_cluster_give_what_a_local_run_gives() {
             rows(&local, &sql, None),
             "sql/examples/{example}.sql"
         );
+    }
+
+    // Scoring on the cluster (the executors load the model by its path)
+    // gives the assignments and cluster labels `batch` wrote locally.
+    for algorithm in ["kmeans", "dmm"] {
+        let models = dir.path().join(format!("models-{algorithm}"));
+        adlens()
+            .args([
+                "--quiet",
+                "batch",
+                "--k",
+                "6",
+                "--algorithm",
+                algorithm,
+                "--data",
+            ])
+            .arg(&local)
+            .arg("--models")
+            .arg(&models)
+            .timeout(Duration::from_secs(300))
+            .assert()
+            .success();
+        adlens()
+            .args(["--quiet", "score", "--cluster", &cluster.url, "--data"])
+            .arg(&remote)
+            .arg("--models")
+            .arg(&models)
+            .timeout(Duration::from_secs(300))
+            .assert()
+            .success();
+        for sql in [
+            "select * from assignments order by campaign_id",
+            "select * from clusters order by cluster_id",
+        ] {
+            let (there, here) = (rows(&remote, sql, None), rows(&local, sql, None));
+            assert!(there.len() >= 2 && there == here, "{algorithm}: {sql}");
+        }
+        assert_no_staging(&remote, ".");
     }
 }
 
