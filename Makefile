@@ -86,13 +86,14 @@ $(VENV)/.installed: notebooks/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r notebooks/requirements.txt
 	touch $@
 
-data/demo/stream/scored: | build
+# The last thing `make demo` writes: the online stream's topic events.
+data/demo/stream-online/topic_events: | build
 	$(MAKE) demo
 
-notebooks: $(VENV)/.installed data/demo/stream/scored ## Re-run the notebooks on the demo data and save their outputs
+notebooks: $(VENV)/.installed data/demo/stream-online/topic_events ## Re-run the notebooks on the demo data and save their outputs
 	$(VENV)/bin/python notebooks/run.py
 
-notebooks-check: $(VENV)/.installed data/demo/stream/scored ## Run the notebooks headless without saving (part of `make test`)
+notebooks-check: $(VENV)/.installed data/demo/stream-online/topic_events ## Run the notebooks headless without saving (part of `make test`)
 	$(VENV)/bin/python notebooks/run.py --check
 
 check: fmt clippy ## Formatting and lints, as CI runs them

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The streaming half of `make demo`: a local broker, the demo dump replayed
 # into `campaigns.raw`, `adlens stream` scoring it against the demo model until
-# idle, then a look at what it wrote. The broker is stopped however this ends.
+# idle, then the same records through `adlens stream --online` (topics born
+# and dying with the stream, into DEMO_DIR/stream-online), and a look at what
+# both wrote. The broker is stopped however this ends.
 #
 #   scripts/demo-stream.sh BIN DEMO_DIR PORT
 set -euo pipefail
@@ -26,3 +28,13 @@ echo; echo "== messages per cluster per window (stream) =="
 "$BIN" sql --data "$DIR/stream" -f sql/examples/stream/cluster_windows.sql
 echo; echo "== dead letters =="
 "$BIN" sql --data "$DIR/stream" -f sql/examples/stream/dead_letters.sql
+
+# Online topics over the same records (a consumer group of their own), with
+# micro-batches of 1,000 forgotten after 3, so topics are born and die.
+rm -rf "$DIR/stream-online"
+"$BIN" stream --online --forget-after 3 --max-batch-records 1000 \
+    --brokers "$BROKERS" --models "$DIR/models" --data "$DIR/stream-online" \
+    --group adlens-demo-online --idle-exit 4 --status-secs 5 \
+    -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000
+echo; echo "== online topics: births and deaths =="
+"$BIN" sql --data "$DIR/stream-online" -f sql/examples/online/topic_events.sql

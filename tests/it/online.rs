@@ -3,6 +3,7 @@
 //! and a restarted stream resumes the same topics from its checkpoint.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -183,6 +184,12 @@ fn a_new_kind_of_campaign_is_born_dies_and_survives_a_restart() {
     let sent = broker::read_json(&broker.addr, EVENTS);
     let table = query(&data, "SELECT count(*) AS n FROM topic_events");
     assert_eq!(sent.len() as i64, table[0]["n"].as_i64().unwrap());
+    // The example query lists every event.
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/examples/online/topic_events.sql"),
+    )
+    .unwrap();
+    assert_eq!(query(&data, &example).len(), sent.len());
     assert!(
         sent.iter()
             .any(|e| e["event"] == "died" && e["topic"] == topic)
