@@ -5,7 +5,8 @@
 #     record received to the last result acknowledged, per-batch p50/p99, RSS;
 #  3. per-batch latency at a fixed rate (STREAM_RATE records/s, 30 s).
 #  4. the same records through a bare consume-then-produce pipe (bench/pipe.py,
-#     no processing) and adlens's ratio to it.
+#     no processing) and adlens's ratio to it;
+#  5. the same backlog with `--online` (topics updated per micro-batch).
 # Usage: scripts/bench-stream.sh ADLENS_BIN RAW_CSV MODELS_DIR WORK_DIR PORT PYTHON
 set -euo pipefail
 bin=$1 raw=$2 models=$3 work=$4 port=$5 python=$6
@@ -37,6 +38,14 @@ rate = lambda text: float(re.search(r"([\d,]+) records/s", text).group(1).replac
 pipe, adlens = rate(sys.argv[1]), rate(sys.argv[2])
 print(f"stream / bare pipe: {adlens / pipe:.2f}x ({adlens:,.0f} vs {pipe:,.0f} records/s)")
 PY
+
+# Online topics: the same backlog, the topics updated with every
+# micro-batch (one pass and --iterations sweeps) instead of a frozen model.
+rm -rf "$work/stream-online"
+/usr/bin/time -f 'stream --online: peak RSS %M KiB' "$bin" stream --online --brokers "$brokers" \
+    --models "$models" --data "$work/stream-online" --group bench-online --idle-exit 3 \
+    --status-secs 0 "${kafka[@]}" 2>&1 \
+    | grep -E '^stream: done|peak' | sed 's/^stream: done:/stream --online: done:/'
 
 # Fixed rate: a producer paced at $rate records/s while the stream keeps up.
 rm -rf "$work/stream-fixed"
