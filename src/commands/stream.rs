@@ -312,15 +312,24 @@ impl<'a> Stream<'a> {
     /// Waits for up to `limit` messages or `--max-batch-ms`, whichever is first.
     async fn collect(&self, limit: usize, stop: &AtomicBool) -> Vec<Envelope> {
         let mut batch = Vec::new();
-        let mut bytes = 0usize;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.args.max_batch_ms);
+        // One timer for the whole micro-batch, not one per message (a timer
+        // and a clock read per message showed in the stream's profile). What
+        // was received when the deadline passes stays in `batch`.
+        let _ = tokio::time::timeout_at(deadline, self.fill(&mut batch, limit, stop)).await;
+        batch
+    }
+
+    /// Receives into `batch` until `limit` messages, `--max-batch-bytes`, a
+    /// stop or a consumer error.
+    async fn fill(&self, batch: &mut Vec<Envelope>, limit: usize, stop: &AtomicBool) {
+        let mut bytes = 0usize;
         while batch.len() < limit
             && bytes < self.args.max_batch_bytes
             && !stop.load(Ordering::Relaxed)
         {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Err(_) => break,
-                Ok(Ok(m)) => {
+            match self.consumer.recv().await {
+                Ok(m) => {
                     // A message over --max-message-bytes is only dead-lettered:
                     // keep no more of it than a dead letter shows.
                     let payload = kafka::payload(&m);
@@ -338,7 +347,7 @@ impl<'a> Stream<'a> {
                         size: payload.len(),
                     });
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     // Broker gone or partition moved: librdkafka recovers by
                     // itself; hand over what we have and try again.
                     tracing::warn!("consuming `{}`: {e}", self.args.input_topic);
@@ -347,7 +356,6 @@ impl<'a> Stream<'a> {
                 }
             }
         }
-        batch
     }
 
     /// Decodes a collected micro-batch and starts cleaning it in the background.
