@@ -173,6 +173,36 @@ fn ln_rising(x: f64, n: u32) -> f64 {
     (0..n).map(|j| (x + f64::from(j)).ln()).sum()
 }
 
+/// `ln Γ(n + len) - ln Γ(n)` for `n = tokens + vβ`: the length term of a
+/// cluster's score, remembered per thread. Why: the sampler asks it for every
+/// cluster and document, and a cluster's token count and a document's length
+/// repeat sweep after sweep; the two `lgamma` calls were ~17% of `stream
+/// --online`'s CPU. A pure function of its arguments, so the answers are
+/// exactly those computed afresh.
+fn length_term(tokens: u64, len: u32, vb: f64) -> f64 {
+    const SLOTS: usize = 1 << 14;
+    type Entry = (u64, u32, u64, f64);
+    thread_local! {
+        static MEMO: std::cell::RefCell<Vec<Entry>> =
+            std::cell::RefCell::new(vec![(u64::MAX, 0, 0, 0.0); SLOTS]);
+    }
+    let vb_bits = vb.to_bits();
+    let hash = tokens.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(len).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ vb_bits;
+    let slot = (hash >> 32) as usize % SLOTS;
+    MEMO.with_borrow_mut(|memo| {
+        let entry = &mut memo[slot];
+        if (entry.0, entry.1, entry.2) == (tokens, len, vb_bits) {
+            return entry.3;
+        }
+        let n = tokens as f64 + vb;
+        let value = libm::lgamma(n + f64::from(len)) - libm::lgamma(n);
+        *entry = (tokens, len, vb_bits, value);
+        value
+    })
+}
+
 /// Cluster and cluster-word counts: the state the sampler changes and a
 /// trained model scores with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,12 +274,11 @@ impl Counts {
     pub fn log_scores(&self, doc: &Doc, out: &mut Vec<f64>) {
         out.clear();
         out.resize(self.clusters(), f64::NEG_INFINITY);
-        let (vb, len) = (self.vocabulary_beta(), f64::from(doc.len));
+        let vb = self.vocabulary_beta();
         for (z, score) in out.iter_mut().enumerate() {
             if self.docs[z] > 0 {
-                let n = self.tokens[z] as f64 + vb;
                 *score = (self.docs[z] as f64 + self.alpha).ln()
-                    - (libm::lgamma(n + len) - libm::lgamma(n));
+                    - length_term(self.tokens[z], doc.len, vb);
             }
         }
         for &(w, c) in &doc.words {
