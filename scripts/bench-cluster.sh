@@ -22,16 +22,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 source "$(dirname "$0")/lib.sh"
 
 sched=$(free_port)
-"$bin" cluster scheduler --bind "127.0.0.1:$sched" 2>"$work/scheduler.log" &
-pids+=($!)
-wait_port "$sched" 10 || { echo "the scheduler did not start; see $work/scheduler.log" >&2; exit 1; }
+launch "$work/scheduler" "the scheduler" "$sched" 10 "$bin" cluster scheduler --bind "127.0.0.1:$sched"
+pids+=("$(cat "$work/scheduler.pid")")
 for n in 1 2; do
     flight=$(free_port) grpc=$(free_port)
     mkdir -p "$work/executor-$n"
-    "$bin" cluster executor --scheduler "127.0.0.1:$sched" --bind "127.0.0.1:$flight" --grpc-port "$grpc" \
-        --work-dir "$work/executor-$n" 2>"$work/executor-$n.log" &
-    pids+=($!)
-    wait_port "$flight" 10 || { echo "executor $n did not start; see $work/executor-$n.log" >&2; exit 1; }
+    launch "$work/executor-$n" "executor $n" "$flight" 10 "$bin" cluster executor \
+        --scheduler "127.0.0.1:$sched" --bind "127.0.0.1:$flight" --grpc-port "$grpc" \
+        --work-dir "$work/executor-$n"
+    pids+=("$(cat "$work/executor-$n.pid")")
 done
 
 run() { # NAME ARGS...: wall seconds and the client's peak RSS

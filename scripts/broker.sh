@@ -47,14 +47,8 @@ start() {
     local port=$1 dir=$2 bin
     bin=$(install_broker)
     mkdir -p "$dir"
-    "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
-        --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1 &
-    echo $! >"$dir/broker.pid"
-    if ! wait_port "$port" 10; then
-        echo "broker did not start; see $dir/broker.log" >&2
-        exit 1
-    fi
+    launch "$dir/broker" broker "$port" 10 "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/
     echo "broker on 127.0.0.1:$port (pid $(cat "$dir/broker.pid"), log $dir/broker.log)" >&2
 }
 

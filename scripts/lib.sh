@@ -11,6 +11,21 @@ wait_port() {
     return 1
 }
 
+# launch STEM LABEL PORT SECONDS CMD...: starts CMD in the background, its
+# output in STEM.log and its pid in STEM.pid, and waits until it accepts
+# connections on 127.0.0.1:PORT; if it does not within SECONDS, exits the
+# calling script naming LABEL and the log.
+launch() {
+    local stem=$1 label=$2 port=$3 secs=$4
+    shift 4
+    "$@" >"$stem.log" 2>&1 &
+    echo $! >"$stem.pid"
+    if ! wait_port "$port" "$secs"; then
+        echo "$label did not start; see $stem.log" >&2
+        exit 1
+    fi
+}
+
 # stop_pidfile FILE: stops the process FILE names, if any, and removes FILE.
 stop_pidfile() {
     if [[ -f "$1" ]]; then

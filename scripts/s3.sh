@@ -36,12 +36,7 @@ start() {
     local port=$1 dir=$2 bin
     bin=$(install_server)
     mkdir -p "$dir"
-    "$bin" -H 127.0.0.1 -p "$port" >"$dir/s3.log" 2>&1 &
-    echo $! >"$dir/s3.pid"
-    if ! wait_port "$port" 20; then
-        echo "S3 server did not start; see $dir/s3.log" >&2
-        exit 1
-    fi
+    launch "$dir/s3" "S3 server" "$port" 20 "$bin" -H 127.0.0.1 -p "$port"
     echo "S3 API on 127.0.0.1:$port (pid $(cat "$dir/s3.pid"), log $dir/s3.log)" >&2
 }
 

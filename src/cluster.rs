@@ -23,7 +23,7 @@ use crate::layout::{self, StagedDir};
 use crate::model::dmm::{self, DmmParams, Vocabulary};
 use crate::model::features::{
     CampaignText, FEATURE_COLUMNS, FeatureParams, IdfFitter, SparseVec, TextColumns, Vectorizer,
-    fnv1a64,
+    fnv1a64, string_column,
 };
 use crate::model::kmeans::{self, TrainOptions};
 use crate::model::udf::{self, ModelSource, ScoreUdf};
@@ -232,14 +232,6 @@ fn percentile_95(mut distances: Vec<f32>) -> f32 {
         .unwrap_or(0.0)
 }
 
-/// A text column of `batch` as `Utf8`, whatever string type it came in.
-fn string_column(batch: &RecordBatch, name: &str) -> anyhow::Result<StringArray> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| anyhow::anyhow!("no {name} column"))?;
-    Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
-}
-
 fn ids(batch: &RecordBatch) -> anyhow::Result<Int64Array> {
     let column = batch
         .column_by_name("campaign_id")
@@ -377,7 +369,8 @@ pub struct Assigned {
 pub async fn assign(
     ctx: &SessionContext,
     data: &Path,
-    (model, source): (Arc<Model>, Option<ModelSource>),
+    model: Arc<Model>,
+    source: Option<ModelSource>,
     out: &Path,
     sink: &SinkOptions,
 ) -> anyhow::Result<Assigned> {
@@ -540,8 +533,15 @@ pub async fn score_into(
 ) -> anyhow::Result<(Assigned, Vec<StagedDir>)> {
     let assignments = StagedDir::create(&data.join(layout::ASSIGNMENTS))?;
     let sink = SinkOptions::default();
-    let scorer = (Arc::clone(&model), source);
-    let assigned = assign(ctx, data, scorer, assignments.path(), &sink).await?;
+    let assigned = assign(
+        ctx,
+        data,
+        Arc::clone(&model),
+        source,
+        assignments.path(),
+        &sink,
+    )
+    .await?;
     mark(assignments.path(), &model.meta.version, assigned.rows)?;
 
     let clusters = StagedDir::create(&data.join(layout::CLUSTERS))?;

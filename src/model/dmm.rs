@@ -291,8 +291,7 @@ impl Counts {
 
     /// The same constant-free `ln p(d, z)` for an empty cluster.
     pub fn empty_log_score(&self, doc: &Doc) -> f64 {
-        let vb = self.vocabulary_beta();
-        self.alpha.ln() - (libm::lgamma(vb + f64::from(doc.len)) - libm::lgamma(vb))
+        self.alpha.ln() - length_term(0, doc.len, self.vocabulary_beta())
     }
 
     /// Mean log-probability of a document's tokens under cluster `z`'s word

@@ -284,6 +284,17 @@ impl Vectorizer {
     }
 }
 
+/// A text column of `batch` as `Utf8`, whatever string type it came in.
+pub fn string_column(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<StringArray, arrow::error::ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{name}`")))?;
+    Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
 /// The feature columns of a `campaigns` batch, ready to be read row by row.
 #[derive(Debug)]
 pub struct TextColumns {
@@ -294,12 +305,7 @@ pub struct TextColumns {
 impl TextColumns {
     /// Reads the feature columns of `batch` (any string flavour).
     pub fn new(batch: &RecordBatch) -> Result<Self, arrow::error::ArrowError> {
-        let string = |name: &str| -> Result<StringArray, arrow::error::ArrowError> {
-            let column = batch.column_by_name(name).ok_or_else(|| {
-                arrow::error::ArrowError::SchemaError(format!("no column `{name}`"))
-            })?;
-            Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
-        };
+        let string = |name: &str| string_column(batch, name);
         let keywords = match batch.column_by_name("keywords") {
             Some(k) => Some(
                 cast(
