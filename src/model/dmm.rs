@@ -173,6 +173,59 @@ fn ln_rising(x: f64, n: u32) -> f64 {
     (0..n).map(|j| (x + f64::from(j)).ln()).sum()
 }
 
+/// `ln(n + offset)` for the counts the sampler meets over and over, kept
+/// per thread. Why: one logarithm per cluster and per (word, cluster)
+/// pair of every document in every sweep was a fifth of `stream --online`'s
+/// CPU (glibc `log`). Each entry is the very expression it replaces, so
+/// scores are bit for bit the same.
+struct LnTable {
+    offset_bits: u64,
+    values: Vec<f64>,
+}
+
+impl LnTable {
+    /// The table grows to the largest count asked for, up to this many
+    /// entries (8 MiB); beyond, the logarithm is computed. Large counts are
+    /// those of the most common words (a domain in a fifth of the records)
+    /// in the largest topics: few, and asked for with every document.
+    const MAX: usize = 1 << 20;
+
+    const fn new() -> Self {
+        Self {
+            offset_bits: u64::MAX,
+            values: Vec::new(),
+        }
+    }
+
+    /// Makes the table answer for `offset` (emptied only when it changes).
+    fn offset_by(&mut self, offset: f64) {
+        if self.offset_bits != offset.to_bits() {
+            self.offset_bits = offset.to_bits();
+            self.values.clear();
+        }
+    }
+
+    fn ln(&mut self, n: u64) -> f64 {
+        let offset = f64::from_bits(self.offset_bits);
+        let i = n as usize;
+        if i >= self.values.len() && i < Self::MAX {
+            let len = (i + 1).next_power_of_two().max(1 << 12);
+            self.values
+                .extend((self.values.len()..len).map(|k| (k as f64 + offset).ln()));
+        }
+        match self.values.get(i) {
+            Some(value) => *value,
+            None => (n as f64 + offset).ln(),
+        }
+    }
+}
+
+thread_local! {
+    /// `ln(m + α)` and `ln(n + β)` (see [`LnTable`]).
+    static LN_TABLES: std::cell::RefCell<[LnTable; 2]> =
+        const { std::cell::RefCell::new([LnTable::new(), LnTable::new()]) };
+}
+
 /// `ln Γ(n + len) - ln Γ(n)` for `n = tokens + vβ`: the length term of a
 /// cluster's score, remembered per thread. Why: the sampler asks it for every
 /// cluster and document, and a cluster's token count and a document's length
@@ -275,18 +328,31 @@ impl Counts {
         out.clear();
         out.resize(self.clusters(), f64::NEG_INFINITY);
         let vb = self.vocabulary_beta();
-        for (z, score) in out.iter_mut().enumerate() {
-            if self.docs[z] > 0 {
-                *score = (self.docs[z] as f64 + self.alpha).ln()
-                    - length_term(self.tokens[z], doc.len, vb);
+        LN_TABLES.with_borrow_mut(|[ln_alpha, ln_beta]| {
+            ln_alpha.offset_by(self.alpha);
+            ln_beta.offset_by(self.beta);
+            for (z, score) in out.iter_mut().enumerate() {
+                if self.docs[z] > 0 {
+                    *score = ln_alpha.ln(self.docs[z]) - length_term(self.tokens[z], doc.len, vb);
+                }
             }
-        }
-        for &(w, c) in &doc.words {
-            let base = ln_rising(self.beta, c);
-            for &(z, n) in &self.words[w as usize] {
-                out[z as usize] += ln_rising(f64::from(n) + self.beta, c) - base;
+            for &(w, c) in &doc.words {
+                let users = &self.words[w as usize];
+                // Most words occur once in a short text: one table read
+                // per cluster instead of a logarithm.
+                if c == 1 {
+                    let base = ln_beta.ln(0);
+                    for &(z, n) in users {
+                        out[z as usize] += ln_beta.ln(u64::from(n)) - base;
+                    }
+                    continue;
+                }
+                let base = ln_rising(self.beta, c);
+                for &(z, n) in users {
+                    out[z as usize] += ln_rising(f64::from(n) + self.beta, c) - base;
+                }
             }
-        }
+        });
     }
 
     /// The same constant-free `ln p(d, z)` for an empty cluster.
@@ -546,18 +612,14 @@ fn sample(counts: &Counts, doc: &Doc, rng: &mut Pcg64Mcg, scores: &mut Vec<f64>)
     draw(counts, doc, rng, scores, new_cluster)
         .or(first_empty)
         // Only reached by rounding with no empty cluster: the last cluster.
-        .unwrap_or_else(|| {
-            scores
-                .iter()
-                .rposition(|s| s.is_finite())
-                .unwrap_or_default()
-        })
+        .unwrap_or_else(|| counts.docs.iter().rposition(|m| *m > 0).unwrap_or_default())
 }
 
 /// Draws from `doc`'s conditional over the clusters with documents and,
 /// when `new_cluster` is given, one new cluster weighted `α · e^new_cluster`
 /// (batch: the number of empty slots; online: the documents counted, the
 /// Chinese-restaurant term). `None` means the new cluster was drawn.
+/// `scores` is scratch space: it is left holding the clusters' weights.
 pub fn draw(
     counts: &Counts,
     doc: &Doc,
@@ -573,10 +635,14 @@ pub fn draw(
         .chain(new_score)
         .fold(f64::NEG_INFINITY, f64::max);
     let weight = |s: f64| if s.is_finite() { (s - max).exp() } else { 0.0 };
-    let total: f64 = scores.iter().map(|s| weight(*s)).sum::<f64>() + new_score.map_or(0.0, weight);
+    // Each weight once: the scores become the weights they stand for.
+    for score in scores.iter_mut() {
+        *score = weight(*score);
+    }
+    let total: f64 = scores.iter().sum::<f64>() + new_score.map_or(0.0, weight);
     let mut target = rng.random::<f64>() * total;
-    for (z, s) in scores.iter().enumerate() {
-        target -= weight(*s);
+    for (z, w) in scores.iter().enumerate() {
+        target -= w;
         if target < 0.0 {
             return Some(z);
         }
@@ -633,6 +699,21 @@ mod tests {
         for topic in 0..3 {
             let z = trained.assignments[topic];
             assert!((topic..90).step_by(3).all(|i| trained.assignments[i] == z));
+        }
+    }
+
+    #[test]
+    fn the_log_table_is_bit_for_bit_the_logarithm() {
+        let mut table = LnTable::new();
+        for offset in [0.1, 0.003, 2.5] {
+            table.offset_by(offset);
+            for n in [0u64, 1, 7, 4095, 4096, 70_000, (LnTable::MAX as u64) + 3] {
+                assert_eq!(
+                    table.ln(n).to_bits(),
+                    (n as f64 + offset).ln().to_bits(),
+                    "n {n}, offset {offset}"
+                );
+            }
         }
     }
 
