@@ -252,9 +252,8 @@ impl StopWordVotes {
 
     /// The fast path, ~2 µs: whichlang's character n-gram model names one
     /// of the languages with the most distinct stop words (one, or a tie of
-    /// two).
-    /// Two independent signals agreeing is the confidence whichlang alone
-    /// lacks. On 95k generated texts that the script does not settle, the
+    /// two). Two independent signals agreeing is the confidence whichlang
+    /// alone lacks. On 95k generated texts that the script does not settle, the
     /// strict form (a single stop-word winner) answered for 85% (whatlang was
     /// confident on 57%); where whatlang was confident too they agreed on
     /// 97.5%, and the disagreements read were whatlang's mistakes (English
