@@ -294,6 +294,50 @@ mod tests {
         );
     }
 
+    /// A JSON value a producer might send for a field.
+    fn field_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            12 => any::<String>().prop_map(Value::String),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => Just(Value::Null),
+            1 => prop::collection::vec(any::<String>(), 0..3).prop_map(Value::from),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_agrees_with_the_general_one_on_any_object(
+            values in proptest::collection::vec(field_value(), 6),
+            present in proptest::collection::vec(proptest::bool::weighted(0.95), 6),
+            extra in proptest::option::of(field_value()),
+            other in proptest::option::of(field_value()),
+            reversed: bool,
+        ) {
+            let mut pairs: Vec<(String, Value)> = RAW_FIELDS
+                .iter()
+                .zip(values)
+                .zip(present)
+                .filter(|(_, present)| *present)
+                .map(|((name, value), _)| (name.to_string(), value))
+                .collect();
+            pairs.extend(extra.map(|v| (EXTRA_FIELDS.to_string(), v)));
+            pairs.extend(other.map(|v| ("other".to_string(), v)));
+            if reversed {
+                pairs.reverse();
+            }
+            let body: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+                .collect();
+            let payload = format!("{{{}}}", body.join(","));
+            proptest::prop_assert_eq!(
+                json_fields(payload.as_bytes()),
+                general_json_fields(payload.as_bytes())
+            );
+        }
+    }
+
     #[test]
     fn json_objects_become_rows_and_the_rest_is_rejected_with_a_reason() {
         let messages = [
