@@ -427,10 +427,11 @@ mod tests {
     fn whichlang_breaks_a_tie_of_two_but_not_a_wider_one() {
         let votes = |s: &str| {
             let hits = StopWordVotes::count(s).hits;
+            let top = hits.iter().max().copied().unwrap_or_default();
             let mut tied: Vec<&str> = STOP_WORD_LANGUAGES
                 .iter()
                 .zip(hits)
-                .filter(|(_, n)| *n == *hits.iter().max().unwrap_or(&0))
+                .filter(|(_, n)| *n == top)
                 .map(|((_, code, _), _)| *code)
                 .collect();
             tied.sort_unstable();

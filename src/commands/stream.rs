@@ -260,8 +260,9 @@ impl<'a> Stream<'a> {
 
     /// The loop, two micro-batches deep: while one is produced and written
     /// on this task, the next one is already being cleaned (and, with a
-    /// frozen model, scored) on the runtime's workers. A micro-batch that did not fill up (the input is
-    /// not backlogged) is finished at once, so pipelining never adds latency.
+    /// frozen model, scored) on the runtime's workers. A micro-batch that did
+    /// not fill up (the input is not backlogged) is finished at once, so
+    /// pipelining never adds latency.
     async fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
         let mut cleaning: Option<Pending> = None;
         loop {
@@ -393,11 +394,7 @@ impl<'a> Stream<'a> {
             let rows = cleaner.clean(raw).await;
             let scored = match (&rows, model) {
                 (Ok(rows), Some(model)) => {
-                    let (m, rows) = (Arc::clone(&model), rows.clone());
-                    let scoring = tokio::task::spawn_blocking(move || stream::score(&m, &rows))
-                        .await
-                        .map_err(anyhow::Error::from)
-                        .and_then(|scoring| scoring);
+                    let scoring = score_frozen(Arc::clone(&model), rows.clone()).await;
                     Some((model, scoring))
                 }
                 _ => None,
@@ -492,7 +489,7 @@ impl<'a> Stream<'a> {
     ) -> anyhow::Result<(Vec<Scored>, Vec<Refused>)> {
         let model = Arc::clone(&self.model);
         let Some(online) = self.online.clone() else {
-            return tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?;
+            return score_frozen(model, cleaned).await;
         };
         let now = chrono::Utc::now().timestamp_micros();
         let (scored, refused, assignment) = tokio::task::spawn_blocking(move || {
@@ -789,6 +786,13 @@ impl Status {
         self.consumed_then = totals.consumed;
         self.latencies_seen = totals.latencies_ms.len();
     }
+}
+
+/// Scores cleaned records with a frozen model, on a blocking thread (it is
+/// all CPU): in the background task (`prepare`) or, after a model swap, in
+/// `finish`.
+async fn score_frozen(model: Arc<Model>, cleaned: Vec<arrow::array::RecordBatch>) -> Scoring {
+    tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
 }
 
 fn summary(totals: &Totals) -> String {

@@ -336,14 +336,14 @@ impl Counts {
                     *score = ln_alpha.ln(self.docs[z]) - length_term(self.tokens[z], doc.len, vb);
                 }
             }
+            let once = ln_beta.ln(0);
             for &(w, c) in &doc.words {
                 let users = &self.words[w as usize];
                 // Most words occur once in a short text: one table read
                 // per cluster instead of a logarithm.
                 if c == 1 {
-                    let base = ln_beta.ln(0);
                     for &(z, n) in users {
-                        out[z as usize] += ln_beta.ln(u64::from(n)) - base;
+                        out[z as usize] += ln_beta.ln(u64::from(n)) - once;
                     }
                     continue;
                 }
