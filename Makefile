@@ -27,7 +27,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROKER_PORT ?= 19092
 
 .DEFAULT_GOAL := help
-.PHONY: help build release broker s3 browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full bench-cluster quality clean notebooks notebooks-check
+.PHONY: help build release quality-tools broker s3 browser screenshot dashboard demo data preprocess test check fmt clippy bench bench-full bench-cluster quality clean notebooks notebooks-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ build: ## Dev build of the adlens binary (shared by demo and test)
 
 release: ## Optimised build (for bench and the full dump)
 	$(CARGO) build --locked --release --bin adlens
+
+quality-tools: release ## Release build of examples/online_quality (feeds the labelled sets through the online topics)
+	$(CARGO) build --locked --release --example online_quality
 
 broker: ## Install the local Kafka-compatible broker (tansu) the tests and demo use
 	@scripts/broker.sh path >/dev/null
@@ -109,7 +112,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: release broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), batch, score (3M rows) and stream (1M records, vs a bare pipe); clustering quality
+bench: release quality-tools broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), batch, score (3M rows) and stream (1M records, vs a bare pipe); clustering quality
 	@mkdir -p data/bench
 	@test -f data/bench/raw-$(BENCH_ROWS).csv || $(RELEASE_BIN) generate --rows $(BENCH_ROWS) --out data/bench/raw-$(BENCH_ROWS).csv
 	@scripts/bench.sh $(RELEASE_BIN) data/bench/raw-$(BENCH_ROWS).csv data/bench/clean data/bench/models $(BENCH_VENV)/bin/python
@@ -117,7 +120,7 @@ bench: release broker $(BENCH_VENV)/.installed ## Time preprocess (vs DuckDB), b
 	@scripts/bench-stream.sh $(RELEASE_BIN) data/bench/raw-$(STREAM_BENCH_ROWS).csv data/bench/models data/bench $(BROKER_PORT) $(BENCH_VENV)/bin/python
 	@scripts/quality.sh $(RELEASE_BIN) data/bench $(BENCH_VENV)/bin/python
 
-quality: release ## Clustering quality (NMI, ARI, clusters found) of k-means and dmm on ../shared/data/benchmarks
+quality: quality-tools ## Clustering quality (NMI, ARI, clusters found) of k-means, dmm and online topics on ../shared/data/benchmarks
 	@mkdir -p data/bench
 	@scripts/quality.sh $(RELEASE_BIN) data/bench python3
 

@@ -266,9 +266,16 @@ pub struct OnlineArgs {
     #[arg(long, default_value_t = online::DEFAULTS.beta, value_parser = positive, requires = "online")]
     pub beta: f64,
 
-    /// Gibbs sweeps over each micro-batch after its first pass.
+    /// Gibbs sweeps over each micro-batch after its start.
     #[arg(long, default_value_t = online::DEFAULTS.iterations, requires = "online")]
     pub iterations: usize,
+
+    /// New topics each micro-batch's records are dealt into at random before
+    /// the sweeps; 0 starts with one pass instead (each record in turn joins
+    /// a topic or opens one). More suits micro-batches that bring several
+    /// new subjects at once.
+    #[arg(long, default_value_t = online::DEFAULTS.fresh_topics, requires = "online")]
+    pub fresh_topics: usize,
 
     /// Documents a topic needs to be born; records in smaller topics are outliers.
     #[arg(long, default_value_t = online::DEFAULTS.min_topic_size, value_parser = clap::value_parser!(u64).range(1..), requires = "online")]
@@ -289,6 +296,7 @@ impl OnlineArgs {
             alpha: self.alpha,
             beta: self.beta,
             iterations: self.iterations,
+            fresh_topics: self.fresh_topics,
             forget: self.forget_after,
             min_topic_size: self.min_topic_size,
             seed: self.online_seed,

@@ -157,8 +157,8 @@ proptest! {
     }
 
     #[test]
-    fn online_topics_take_any_text(batches in prop::collection::vec(prop::collection::vec(any::<String>(), 0..8), 1..5), forget in 1u64..3) {
-        let params = OnlineParams { alpha: 0.01, beta: 0.1, iterations: 2, forget: Forget::Batches(forget), min_topic_size: 2, seed: 3 };
+    fn online_topics_take_any_text(batches in prop::collection::vec(prop::collection::vec(any::<String>(), 0..8), 1..5), forget in 1u64..3, fresh_topics in 0usize..4) {
+        let params = OnlineParams { alpha: 0.01, beta: 0.1, iterations: 2, fresh_topics, forget: Forget::Batches(forget), min_topic_size: 2, seed: 3 };
         let mut topics = OnlineTopics::empty(params, FeatureParams::default());
         let mut seen = std::collections::HashSet::new();
         for (i, texts) in batches.iter().enumerate() {
