@@ -73,7 +73,7 @@ impl Doc {
 #[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct Vocabulary {
     terms: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: foldhash::HashMap<String, u32>,
 }
 
 impl Vocabulary {
@@ -256,6 +256,9 @@ fn length_term(tokens: u64, len: u32, vb: f64) -> f64 {
     })
 }
 
+/// A word's entry that [`Counts::remove_marked`] dropped.
+const GONE: usize = usize::MAX;
+
 /// Cluster and cluster-word counts: the state the sampler changes and a
 /// trained model scores with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,6 +307,44 @@ impl Counts {
 
     pub fn remove(&mut self, doc: &Doc, z: usize) {
         self.subtract(z, 1, u64::from(doc.len), &doc.words);
+    }
+
+    /// [`Self::remove`], noting in `marks` where each of the document's
+    /// words sat in its list of users ([`GONE`] where the entry went), so
+    /// that putting it back in the same cluster ([`Self::put_back`]) needs
+    /// no search: after the first sweeps most documents stay where they
+    /// were, and the two searches were ~12% of an online update.
+    pub fn remove_marked(&mut self, doc: &Doc, z: usize, marks: &mut Vec<usize>) {
+        marks.clear();
+        self.docs[z] -= 1;
+        self.tokens[z] -= u64::from(doc.len);
+        for &(w, c) in &doc.words {
+            let users = &mut self.words[w as usize];
+            let mut mark = GONE;
+            if let Some(i) = users.iter().position(|(k, _)| *k as usize == z) {
+                users[i].1 -= c;
+                if users[i].1 == 0 {
+                    users.swap_remove(i);
+                } else {
+                    mark = i;
+                }
+            }
+            marks.push(mark);
+        }
+    }
+
+    /// Undoes [`Self::remove_marked`] of `doc` from `z` (nothing changed the
+    /// counts in between): the same counts [`Self::add`] would make.
+    pub fn put_back(&mut self, doc: &Doc, z: usize, marks: &[usize]) {
+        self.docs[z] += 1;
+        self.tokens[z] += u64::from(doc.len);
+        for (&(w, c), &mark) in doc.words.iter().zip(marks) {
+            let users = &mut self.words[w as usize];
+            match users.get_mut(mark) {
+                Some((_, n)) => *n += c,
+                None => users.push((z as u32, c)),
+            }
+        }
     }
 
     /// Takes back `docs` documents of `tokens` tokens, `words[w]` of word
@@ -562,6 +603,7 @@ fn run(docs: &[Doc], vocabulary: usize, params: &DmmParams, init: Init) -> Train
     let mut counts = Counts::new(k, vocabulary, params.alpha, params.beta);
     let mut rng = Pcg64Mcg::seed_from_u64(params.seed);
     let mut scratch = Vec::new();
+    let mut marks = Vec::new();
     let mut z_of = Vec::with_capacity(docs.len());
     for doc in docs {
         let z = match init {
@@ -573,9 +615,14 @@ fn run(docs: &[Doc], vocabulary: usize, params: &DmmParams, init: Init) -> Train
     }
     for _ in 0..params.iterations {
         for (doc, z) in docs.iter().zip(z_of.iter_mut()) {
-            counts.remove(doc, *z as usize);
-            *z = sample(&counts, doc, &mut rng, &mut scratch) as u32;
-            counts.add(doc, *z as usize);
+            counts.remove_marked(doc, *z as usize, &mut marks);
+            let new = sample(&counts, doc, &mut rng, &mut scratch) as u32;
+            if new == *z {
+                counts.put_back(doc, new as usize, &marks);
+            } else {
+                counts.add(doc, new as usize);
+                *z = new;
+            }
         }
     }
     Trained {
@@ -728,6 +775,25 @@ mod tests {
         counts.remove(&docs[0], 1);
         assert_eq!(counts.words, vec![vec![], vec![(1, 1)], vec![(1, 1)]]);
         assert_eq!(counts.docs, vec![0, 1]);
+    }
+
+    #[test]
+    fn putting_a_document_back_is_removing_and_adding_it() {
+        // "a" is shared by clusters 0 and 1, "c" only by document 2 in 1:
+        // entries that stay, and one that goes and comes back.
+        let (vocabulary, docs) = docs(&["a b", "a a c", "a b b"]);
+        let mut counts = Counts::new(2, vocabulary.len(), 0.1, 0.1);
+        counts.add(&docs[0], 0);
+        counts.add(&docs[1], 1);
+        counts.add(&docs[2], 1);
+        let mut expected = counts.clone();
+        expected.remove(&docs[1], 1);
+        expected.add(&docs[1], 1);
+        let mut marks = Vec::new();
+        counts.remove_marked(&docs[1], 1, &mut marks);
+        assert_eq!(marks, vec![1, GONE], "a at index 1, c dropped");
+        counts.put_back(&docs[1], 1, &marks);
+        assert_eq!(counts, expected);
     }
 
     #[test]

@@ -316,13 +316,16 @@ impl OnlineTopics {
             z_of.push(z);
         }
         self.release_reserved();
+        let mut marks = Vec::new();
         for _ in 0..self.params.iterations {
             for (doc, z) in docs.iter().zip(z_of.iter_mut()) {
-                self.counts.remove(doc, *z);
+                self.counts.remove_marked(doc, *z, &mut marks);
                 let new = self.choose(doc, Some(*z), &mut rng, &mut scratch);
-                if new != *z {
-                    self.leave(*z, batch, &mut events);
+                if new == *z {
+                    self.counts.put_back(doc, new, &marks);
+                    continue;
                 }
+                self.leave(*z, batch, &mut events);
                 self.place(doc, new);
                 *z = new;
             }
