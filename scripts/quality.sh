@@ -13,7 +13,7 @@ shift 3
 here=$(dirname "$0")
 sets=("$@")
 [[ ${#sets[@]} -gt 0 ]] || sets=(stackoverflow:20 searchsnippets:8 searchsnippets:152 stackoverflow:60:dmm searchsnippets:24:dmm stackoverflow:2000:online searchsnippets:2000:online)
-bench=$(dirname "$0")/../../shared/data/benchmarks
+bench=$here/../../shared/data/benchmarks
 [[ -d $bench ]] || { echo "no $bench: the labelled sets are not here"; exit 0; }
 for spec in "${sets[@]}"; do
   IFS=: read -r name k algorithm <<< "$spec"
