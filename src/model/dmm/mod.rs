@@ -259,6 +259,21 @@ fn length_term(tokens: u64, len: u32, vb: f64) -> f64 {
 /// A word's entry that [`Counts::remove_marked`] dropped.
 const GONE: usize = usize::MAX;
 
+/// Takes `c` occurrences from cluster `z`'s entry in a word's list of users,
+/// dropping the entry when none are left: where the entry still stands, or
+/// [`GONE`].
+fn take(users: &mut Vec<(u32, u32)>, z: usize, c: u32) -> usize {
+    let Some(i) = users.iter().position(|(k, _)| *k as usize == z) else {
+        return GONE;
+    };
+    users[i].1 -= c;
+    if users[i].1 > 0 {
+        return i;
+    }
+    users.swap_remove(i);
+    GONE
+}
+
 /// Cluster and cluster-word counts: the state the sampler changes and a
 /// trained model scores with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,17 +334,7 @@ impl Counts {
         self.docs[z] -= 1;
         self.tokens[z] -= u64::from(doc.len);
         for &(w, c) in &doc.words {
-            let users = &mut self.words[w as usize];
-            let mut mark = GONE;
-            if let Some(i) = users.iter().position(|(k, _)| *k as usize == z) {
-                users[i].1 -= c;
-                if users[i].1 == 0 {
-                    users.swap_remove(i);
-                } else {
-                    mark = i;
-                }
-            }
-            marks.push(mark);
+            marks.push(take(&mut self.words[w as usize], z, c));
         }
     }
 
@@ -353,13 +358,7 @@ impl Counts {
         self.docs[z] -= docs;
         self.tokens[z] -= tokens;
         for &(w, c) in words {
-            let users = &mut self.words[w as usize];
-            if let Some(i) = users.iter().position(|(k, _)| *k as usize == z) {
-                users[i].1 -= c;
-                if users[i].1 == 0 {
-                    users.swap_remove(i);
-                }
-            }
+            take(&mut self.words[w as usize], z, c);
         }
     }
 

@@ -80,8 +80,8 @@ fn counts_add_and_remove_exactly() {
 
 #[test]
 fn putting_a_document_back_is_removing_and_adding_it() {
-    // "a" is shared by clusters 0 and 1, "c" only by document 2 in 1:
-    // entries that stay, and one that goes and comes back.
+    // "a" is shared by clusters 0 and 1, "c" is only in the second document
+    // (cluster 1): entries that stay, and one that goes and comes back.
     let (vocabulary, docs) = docs(&["a b", "a a c", "a b b"]);
     let mut counts = Counts::new(2, vocabulary.len(), 0.1, 0.1);
     counts.add(&docs[0], 0);
