@@ -3,4 +3,5 @@
 
 pub mod lang;
 pub mod text;
+mod trigrams;
 pub mod url;
