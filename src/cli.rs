@@ -266,7 +266,8 @@ pub struct OnlineArgs {
     #[arg(long, default_value_t = online::DEFAULTS.beta, value_parser = positive, requires = "online")]
     pub beta: f64,
 
-    /// Gibbs sweeps over each micro-batch after its start.
+    /// Gibbs sweeps over each micro-batch after its start, at most: they stop
+    /// once one moves at most one record in 1,000.
     #[arg(long, default_value_t = online::DEFAULTS.iterations, requires = "online")]
     pub iterations: usize,
 

@@ -496,6 +496,7 @@ impl<'a> Stream<'a> {
             stream::score_online(&mut online.lock(), &model, &cleaned, now)
         })
         .await??;
+        tracing::debug!(sweeps = assignment.sweeps, "online topics updated");
         self.labels.extend(assignment.labels);
         self.record_events(assignment.events);
         Ok((scored, refused))

@@ -77,6 +77,34 @@ fn topics_are_found_born_and_labelled() {
 }
 
 #[test]
+fn the_sweeps_stop_once_the_documents_have_found_their_topics() {
+    let mut topics = OnlineTopics::empty(
+        OnlineParams {
+            iterations: 10,
+            ..params(Forget::Batches(5))
+        },
+        FeatureParams::default(),
+    );
+    let titles: Vec<&str> = SHOES.iter().chain(LOANS.iter()).copied().collect();
+    let first = batch(&mut topics, &titles);
+    // The same subjects again: out of the fresh topics in the first sweep,
+    // then (nearly) nothing moves, and a sweep that moves nothing is the last.
+    let again = batch(&mut topics, &titles);
+    assert_eq!(again.topic, first.topic);
+    assert!((2..10).contains(&again.sweeps), "{again:?}");
+    assert!(first.sweeps >= 2 && first.sweeps <= 10, "{first:?}");
+    // With 0 sweeps allowed, none run.
+    let mut none = OnlineTopics::empty(
+        OnlineParams {
+            iterations: 0,
+            ..params(Forget::Batches(5))
+        },
+        FeatureParams::default(),
+    );
+    assert_eq!(batch(&mut none, &titles).sweeps, 0);
+}
+
+#[test]
 fn a_topic_no_campaign_uses_dies_and_its_id_is_never_reused() {
     let mut topics = OnlineTopics::empty(params(Forget::Batches(2)), FeatureParams::default());
     let first = batch(&mut topics, &SHOES);
