@@ -94,7 +94,7 @@ pub const DEFAULTS: OnlineParams = OnlineParams {
 /// redraw the same ones. On the 1M-record bench backlog scored from a
 /// k-means model, the first sweep moved nearly every document out of its
 /// fresh topic and the next ones 0-4 of 20,000, so 10 sweeps did the work
-/// of 2 (`stream --online` +40-50% records/s). Topic-sorted, the labelled
+/// of 2 (`stream --online` +34-46% records/s). Topic-sorted, the labelled
 /// sets move 5-35% of a micro-batch every sweep and never stop early (the
 /// quality rows are unchanged).
 pub const SETTLED: usize = 1000;
