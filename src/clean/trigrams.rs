@@ -186,18 +186,23 @@ impl Detector {
     pub fn detect(&self, text: &str) -> Option<(Lang, f64)> {
         type Alphabet = fn(&LowercaseText, &FilterList) -> RawAlphabetsInfo;
         let (group, alphabet): (_, Alphabet) = match whatlang::detect_script(text)? {
-            Script::Latin => (&self.latin, alphabet_latin_calculate_scores),
-            Script::Cyrillic => (&self.cyrillic, alphabet_cyrillic_calculate_scores),
-            _ => (&None, alphabet_latin_calculate_scores),
+            Script::Latin => (self.latin.as_ref(), alphabet_latin_calculate_scores),
+            Script::Cyrillic => (self.cyrillic.as_ref(), alphabet_cyrillic_calculate_scores),
+            _ => return self.whatlang_answer(text),
         };
         let Some(group) = group else {
-            let info = self.whatlang.detect(text)?;
-            return Some((info.lang(), info.confidence()));
+            return self.whatlang_answer(text);
         };
         let lower = LowercaseText::new(text);
         let alphabet = alphabet(&lower, &self.filter);
         let (trigram, count) = group.scores(&lower);
         combine(&alphabet, &trigram, count)
+    }
+
+    /// whatlang's own answer, for the texts this module has no profiles for.
+    fn whatlang_answer(&self, text: &str) -> Option<(Lang, f64)> {
+        let info = self.whatlang.detect(text)?;
+        Some((info.lang(), info.confidence()))
     }
 }
 

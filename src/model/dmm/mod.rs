@@ -516,6 +516,8 @@ impl Counts {
     fn merge_gains(&self) -> Vec<(f64, usize, usize)> {
         use libm::lgamma;
         let (alpha, beta, vb) = (self.alpha, self.beta, self.vocabulary_beta());
+        let (ln_gamma_alpha, ln_gamma_beta, ln_gamma_vb) =
+            (lgamma(alpha), lgamma(beta), lgamma(vb));
         let k = self.clusters();
         let mut shared = vec![0.0; k * k];
         for users in &self.words {
@@ -524,7 +526,7 @@ impl Counts {
                     let (a, b) = (a.min(b) as usize, a.max(b) as usize);
                     let (x, y) = (f64::from(x), f64::from(y));
                     shared[a * k + b] +=
-                        lgamma(x + y + beta) - lgamma(x + beta) - lgamma(y + beta) + lgamma(beta);
+                        lgamma(x + y + beta) - lgamma(x + beta) - lgamma(y + beta) + ln_gamma_beta;
                 }
             }
         }
@@ -535,8 +537,8 @@ impl Counts {
                 let (ma, mb) = (self.docs[a] as f64, self.docs[b] as f64);
                 let (na, nb) = (self.tokens[a] as f64, self.tokens[b] as f64);
                 let sizes = lgamma(ma + mb + alpha) - lgamma(ma + alpha) - lgamma(mb + alpha)
-                    + lgamma(alpha);
-                let tokens = lgamma(na + vb) + lgamma(nb + vb) - lgamma(na + nb + vb) - lgamma(vb);
+                    + ln_gamma_alpha;
+                let tokens = lgamma(na + vb) + lgamma(nb + vb) - lgamma(na + nb + vb) - ln_gamma_vb;
                 gains.push((sizes + tokens + shared[a * k + b], a, b));
             }
         }

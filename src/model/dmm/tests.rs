@@ -16,6 +16,15 @@ fn docs(texts: &[&str]) -> (Vocabulary, Vec<Doc>) {
     (vocabulary, docs)
 }
 
+/// Counts (α = β = 0.1) of `k` clusters with `docs[i]` in cluster `z_of[i]`.
+fn counted(docs: &[Doc], z_of: &[usize], k: usize, vocabulary: usize) -> Counts {
+    let mut counts = Counts::new(k, vocabulary, 0.1, 0.1);
+    for (doc, z) in docs.iter().zip(z_of) {
+        counts.add(doc, *z);
+    }
+    counts
+}
+
 fn params(k_max: usize) -> DmmParams {
     DmmParams {
         k_max,
@@ -60,16 +69,14 @@ fn a_merge_gain_is_the_change_in_the_log_joint() {
         "shoes sale cheap",
         "python error index",
     ]);
-    let mut counts = Counts::new(4, vocabulary.len(), 0.1, 0.1);
-    for (doc, z) in docs.iter().zip([0, 1, 0, 2, 2, 3]) {
-        counts.add(doc, z);
-    }
+    let z_of = [0, 1, 0, 2, 2, 3];
+    let counts = counted(&docs, &z_of, 4, vocabulary.len());
     let before = counts.log_joint(4);
     let gains = counts.merge_gains();
     assert_eq!(gains.len(), 6, "every pair of the 4 clusters");
     for (gain, a, b) in gains {
         let mut merged = counts.clone();
-        for (doc, z) in docs.iter().zip([0, 1, 0, 2, 2, 3]) {
+        for (doc, &z) in docs.iter().zip(&z_of) {
             if z == b {
                 merged.remove(doc, b);
                 merged.add(doc, a);
@@ -89,9 +96,8 @@ fn a_subject_split_over_two_clusters_is_merged_and_others_are_not() {
     }
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let (vocabulary, docs) = docs(&texts);
-    let mut counts = Counts::new(3, vocabulary.len(), 0.1, 0.1);
     // Flights split over clusters 0 and 2; python alone in 1.
-    let mut z_of: Vec<u32> = (0..docs.len())
+    let split: Vec<usize> = (0..docs.len())
         .map(|i| {
             if i % 2 == 1 {
                 1
@@ -102,9 +108,8 @@ fn a_subject_split_over_two_clusters_is_merged_and_others_are_not() {
             }
         })
         .collect();
-    for (doc, z) in docs.iter().zip(&z_of) {
-        counts.add(doc, *z as usize);
-    }
+    let mut counts = counted(&docs, &split, 3, vocabulary.len());
+    let mut z_of: Vec<u32> = split.iter().map(|z| *z as u32).collect();
     merge_clusters(&docs, &mut counts, &mut z_of);
     assert_eq!(counts.docs, [20, 20, 0]);
     assert!(z_of.iter().step_by(2).all(|z| *z == 0), "{z_of:?}");
@@ -129,9 +134,7 @@ fn the_log_table_is_bit_for_bit_the_logarithm() {
 #[test]
 fn counts_add_and_remove_exactly() {
     let (vocabulary, docs) = docs(&["a b b", "b c"]);
-    let mut counts = Counts::new(2, vocabulary.len(), 0.1, 0.1);
-    counts.add(&docs[0], 1);
-    counts.add(&docs[1], 1);
+    let mut counts = counted(&docs, &[1, 1], 2, vocabulary.len());
     assert_eq!(counts.tokens, vec![0, 5]);
     assert_eq!(counts.words[1], vec![(1, 3)]);
     counts.remove(&docs[0], 1);
@@ -144,10 +147,7 @@ fn putting_a_document_back_is_removing_and_adding_it() {
     // "a" is shared by clusters 0 and 1, "c" is only in the second document
     // (cluster 1): entries that stay, and one that goes and comes back.
     let (vocabulary, docs) = docs(&["a b", "a a c", "a b b"]);
-    let mut counts = Counts::new(2, vocabulary.len(), 0.1, 0.1);
-    counts.add(&docs[0], 0);
-    counts.add(&docs[1], 1);
-    counts.add(&docs[2], 1);
+    let mut counts = counted(&docs, &[0, 1, 1], 2, vocabulary.len());
     let mut expected = counts.clone();
     expected.remove(&docs[1], 1);
     expected.add(&docs[1], 1);
