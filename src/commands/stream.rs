@@ -2,9 +2,10 @@
 //! cleans each with `sql/preprocess.sql`, scores it against the LATEST model
 //! and produces one result per record (refused ones to the dead-letter topic).
 //!
-//! Two micro-batches are in hand while the input is backlogged: the next
-//! one is cleaned on the runtime's workers while this task scores, produces
-//! and writes the last one (see [`Stream::run`]).
+//! Three micro-batches are in hand while the input is backlogged: a task of
+//! its own receives and decodes the next one, the one before is cleaned on
+//! the runtime's workers (and, with a frozen model, scored), and this task
+//! produces and writes the oldest (see [`Stream::run`]).
 //!
 //! With `--online` the topics evolve with the stream instead
 //! ([`crate::model::online`]): seeded from `LATEST`, updated by every
@@ -22,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::array::{Array, AsArray};
-use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 
@@ -35,6 +35,7 @@ use crate::model::online::{EventKind, TopicEvent};
 use crate::reject::RejectReason;
 use crate::stream::checkpoint::{Checkpoint, OnlineState};
 use crate::stream::decode::{self, Envelope};
+use crate::stream::receive::{self, Received, Receiving};
 use crate::stream::tables::{Refusal, StreamTables};
 use crate::stream::watch::ModelWatch;
 use crate::stream::{self, Cleaner, DeadLetter, Refused, ResultRecord, Scored};
@@ -109,7 +110,7 @@ struct Totals {
 
 struct Stream<'a> {
     args: &'a StreamArgs,
-    consumer: StreamConsumer<StreamContext>,
+    consumer: Arc<StreamConsumer<StreamContext>>,
     producer: FutureProducer<LogContext>,
     cleaner: Cleaner,
     model: Arc<Model>,
@@ -196,7 +197,7 @@ impl<'a> Stream<'a> {
         let partitions = args.partitions.unwrap_or_else(engine::default_partitions);
         let mut stream = Self {
             args,
-            consumer,
+            consumer: Arc::new(consumer),
             producer,
             cleaner: Cleaner::new(partitions)?,
             model: Arc::new(model.clone()),
@@ -260,27 +261,34 @@ impl<'a> Stream<'a> {
 
     /// The loop, two micro-batches deep: while one is produced and written
     /// on this task, the next one is already being cleaned (and, with a
-    /// frozen model, scored) on the runtime's workers. A micro-batch that did
-    /// not fill up (the input is not backlogged) is finished at once, so
-    /// pipelining never adds latency.
-    async fn run(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+    /// frozen model, scored) on the runtime's workers, and the one after is
+    /// being received ([`receive`]). A micro-batch that did not fill up (the
+    /// input is not backlogged) is finished at once, so pipelining never
+    /// adds latency.
+    async fn run(&mut self, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+        let mut receiving = Receiving::start(
+            Arc::clone(&self.consumer),
+            self.batching(),
+            Arc::clone(stop),
+        );
         let mut cleaning: Option<Pending> = None;
         loop {
             if let Some(model) = self.watch.poll() {
                 self.serve(model);
             }
-            let limit = self.batch_limit();
-            if stop.load(Ordering::SeqCst) || limit == 0 || self.idle() {
+            if stop.load(Ordering::SeqCst) || self.idle() {
                 break;
             }
-            let messages = self.collect(limit, stop).await;
-            let backlogged = messages.len() >= limit;
-            let next = (!messages.is_empty()).then(|| self.prepare(messages));
+            let Some(received) = receiving.next().await else {
+                break;
+            };
+            let full = received.full;
+            let next = (!received.messages.is_empty()).then(|| self.prepare(received));
             if let Some(previous) = cleaning.take() {
                 self.finish(previous).await?;
             }
             cleaning = next;
-            if !backlogged && let Some(last) = cleaning.take() {
+            if !full && let Some(last) = cleaning.take() {
                 self.finish(last).await?;
             }
             if self.last_checkpoint.elapsed() >= Duration::from_millis(self.args.checkpoint_ms) {
@@ -299,13 +307,19 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// Records the next micro-batch may take (`--max-records` left).
-    fn batch_limit(&self) -> usize {
-        let left = self
-            .args
-            .max_records
-            .map_or(u64::MAX, |max| max.saturating_sub(self.totals.consumed));
-        self.args.max_batch_records.min(left as usize)
+    /// How micro-batches are cut, from the arguments.
+    fn batching(&self) -> receive::Batching {
+        let args = self.args;
+        receive::Batching {
+            topic: args.input_topic.clone(),
+            format: args.format,
+            max_records: args.max_batch_records,
+            max_bytes: args.max_batch_bytes,
+            max_wait: Duration::from_millis(args.max_batch_ms),
+            total: args.max_records,
+            max_message_bytes: args.max_message_bytes,
+            dead_letter_bytes: args.dead_letter_payload_bytes,
+        }
     }
 
     /// True once `--idle-exit` seconds passed without a record since the
@@ -320,68 +334,20 @@ impl<'a> Stream<'a> {
         since.elapsed() >= Duration::from_secs(idle)
     }
 
-    /// Waits for up to `limit` messages or `--max-batch-ms`, whichever is first.
-    async fn collect(&self, limit: usize, stop: &AtomicBool) -> Vec<Envelope> {
-        let mut batch = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.args.max_batch_ms);
-        // One timer for the whole micro-batch, not one per message (a timer
-        // and a clock read per message showed in the stream's profile). What
-        // was received when the deadline passes stays in `batch`.
-        let _ = tokio::time::timeout_at(deadline, self.fill(&mut batch, limit, stop)).await;
-        batch
-    }
-
-    /// Receives into `batch` until `limit` messages, `--max-batch-bytes`, a
-    /// stop or a consumer error.
-    async fn fill(&self, batch: &mut Vec<Envelope>, limit: usize, stop: &AtomicBool) {
-        let mut bytes = 0usize;
-        while batch.len() < limit
-            && bytes < self.args.max_batch_bytes
-            && !stop.load(Ordering::Relaxed)
-        {
-            match self.consumer.recv().await {
-                Ok(m) => {
-                    // A message over --max-message-bytes is only dead-lettered:
-                    // keep no more of it than a dead letter shows.
-                    let payload = kafka::payload(&m);
-                    let keep = if payload.len() > self.args.max_message_bytes {
-                        &payload[..payload.len().min(self.args.dead_letter_payload_bytes)]
-                    } else {
-                        payload
-                    };
-                    bytes += keep.len();
-                    batch.push(Envelope {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        payload: keep.to_vec(),
-                        size: payload.len(),
-                    });
-                }
-                Err(e) => {
-                    // Broker gone or partition moved: librdkafka recovers by
-                    // itself; hand over what we have and try again.
-                    tracing::warn!("consuming `{}`: {e}", self.args.input_topic);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Decodes a collected micro-batch and starts cleaning it in the background.
-    fn prepare(&mut self, messages: Vec<Envelope>) -> Pending {
+    /// Starts cleaning a received micro-batch in the background.
+    fn prepare(&mut self, received: Received) -> Pending {
+        let Received {
+            messages,
+            decoded,
+            first_at,
+            ..
+        } = received;
         let started = Instant::now();
         self.last_record = Some(started);
-        self.totals.first_record.get_or_insert(started);
-        // Counted now, so `--max-records` holds with a micro-batch in flight.
+        self.totals
+            .first_record
+            .get_or_insert(first_at.unwrap_or(started));
         self.totals.consumed += messages.len() as u64;
-        let decoded = decode::decode(
-            self.args.format,
-            &self.args.input_topic,
-            &messages,
-            self.args.max_message_bytes,
-        );
         let cleaner = self.cleaner.clone();
         let raw = decoded.raw.clone();
         // A frozen model scores in the background too: it holds no state a
@@ -460,6 +426,10 @@ impl<'a> Stream<'a> {
 
         let micros = now.timestamp_micros();
         let version = &self.version();
+        // In flight before the offsets are pending: a revoke (run by the
+        // receiving task's `recv`, at any moment) commits pending offsets
+        // only once every result in flight is acknowledged.
+        self.done.add_in_flight(flight);
         self.done
             .finish(messages.iter().map(|m| (m.partition, m.offset)), |tables| {
                 for s in &scored {
@@ -467,7 +437,6 @@ impl<'a> Stream<'a> {
                 }
                 tables.append_refused(&refusals, micros)
             })?;
-        self.done.add_in_flight(flight);
         let totals = &mut self.totals;
         totals.scored += scored_count;
         totals.dead_lettered += refusals.len() as u64;
@@ -701,7 +670,7 @@ impl<'a> Stream<'a> {
     async fn checkpoint(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
         self.settle(stop).await?;
         self.last_checkpoint = Instant::now();
-        self.done.commit(&self.consumer, Some(&self.owned()))
+        self.done.commit(&*self.consumer, Some(&self.owned()))
     }
 
     /// The input partitions this process owns now: a commit for one a

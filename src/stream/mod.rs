@@ -1,4 +1,5 @@
-//! The parts of `adlens stream` below the Kafka loop: a micro-batch is decoded
+//! The parts of `adlens stream` below the Kafka loop: a micro-batch is received
+//! on a task of its own ([`receive`]) and decoded
 //! into `raw_campaigns` rows ([`decode`]), cleaned by the very SQL and UDFs
 //! `preprocess` runs ([`Cleaner`]), scored with [`Model::score`] like `adlens
 //! score` does ([`score`]), and appended to the Parquet tables of [`tables`];
@@ -8,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod decode;
+pub mod receive;
 pub mod tables;
 pub mod watch;
 
