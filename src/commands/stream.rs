@@ -259,7 +259,7 @@ impl<'a> Stream<'a> {
         self.model = Arc::new(model);
     }
 
-    /// The loop, two micro-batches deep: while one is produced and written
+    /// The loop, three micro-batches deep: while one is produced and written
     /// on this task, the next one is already being cleaned (and, with a
     /// frozen model, scored) on the runtime's workers, and the one after is
     /// being received ([`receive`]). A micro-batch that did not fill up (the
@@ -279,7 +279,7 @@ impl<'a> Stream<'a> {
             if stop.load(Ordering::SeqCst) || self.idle() {
                 break;
             }
-            let Some(received) = receiving.next().await else {
+            let Some(received) = receiving.next().await.context("the receiving task")? else {
                 break;
             };
             let full = received.full;

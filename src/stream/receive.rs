@@ -58,6 +58,8 @@ pub struct Received {
 pub struct Receiving {
     batches: mpsc::Receiver<Received>,
     task: tokio::task::JoinHandle<()>,
+    /// The task's outcome was taken (a handle is awaited once).
+    joined: bool,
 }
 
 impl Receiving {
@@ -82,12 +84,24 @@ impl Receiving {
                 }
             }
         });
-        Self { batches, task }
+        Self {
+            batches,
+            task,
+            joined: false,
+        }
     }
 
-    /// The next micro-batch; `None` once there will be no more.
-    pub async fn next(&mut self) -> Option<Received> {
-        self.batches.recv().await
+    /// The next micro-batch; `None` once there will be no more. A task
+    /// that panicked is an error here, not a silent end of the input.
+    pub async fn next(&mut self) -> Result<Option<Received>, tokio::task::JoinError> {
+        match self.batches.recv().await {
+            Some(received) => Ok(Some(received)),
+            None if !self.joined => {
+                self.joined = true;
+                (&mut self.task).await.map(|()| None)
+            }
+            None => Ok(None),
+        }
     }
 }
 
