@@ -426,17 +426,13 @@ impl<'a> Stream<'a> {
 
         let micros = now.timestamp_micros();
         let version = &self.version();
-        // In flight before the offsets are pending: a revoke (run by the
-        // receiving task's `recv`, at any moment) commits pending offsets
-        // only once every result in flight is acknowledged.
-        self.done.add_in_flight(flight);
-        self.done
-            .finish(messages.iter().map(|m| (m.partition, m.offset)), |tables| {
-                for s in &scored {
-                    tables.append_scored(s, &messages, version, micros)?;
-                }
-                tables.append_refused(&refusals, micros)
-            })?;
+        let offsets = messages.iter().map(|m| (m.partition, m.offset));
+        self.done.finish(offsets, flight, |tables| {
+            for s in &scored {
+                tables.append_scored(s, &messages, version, micros)?;
+            }
+            tables.append_refused(&refusals, micros)
+        })?;
         let totals = &mut self.totals;
         totals.scored += scored_count;
         totals.dead_lettered += refusals.len() as u64;
@@ -488,7 +484,7 @@ impl<'a> Stream<'a> {
         let events = std::mem::take(&mut self.events);
         let version = self.version();
         let now = chrono::Utc::now();
-        self.done.finish([], |tables| {
+        self.done.finish([], InFlight::default(), |tables| {
             tables.append_events(&events, &version, now.timestamp_micros())
         })?;
         let Some(topic) = &self.args.online.topic_events_topic else {

@@ -123,14 +123,19 @@ impl Checkpoint {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a finished micro-batch: its rows go to the tables (by `write`)
-    /// and its offsets become pending.
+    /// Appends a finished micro-batch: its results sent go in flight, its
+    /// rows to the tables (by `write`), and its offsets become pending. All
+    /// under one lock: a revoke may commit at any moment (the hook runs in
+    /// the consumer's `recv`, on the receiving task), and it must never see
+    /// offsets pending whose results it cannot await.
     pub fn finish(
         &self,
         offsets: impl IntoIterator<Item = (i32, i64)>,
+        flight: InFlight,
         write: impl FnOnce(&mut StreamTables) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let mut done = self.lock();
+        done.in_flight.extend(flight);
         let tables = done
             .tables
             .as_mut()
