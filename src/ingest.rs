@@ -93,6 +93,15 @@ impl InputFile {
         })
     }
 
+    /// The input's path when it is a local, uncompressed regular file: one
+    /// that can be read twice cheaply (see [`crate::id_scan`]).
+    pub fn rereadable_path(&self) -> Option<&std::path::Path> {
+        match &self.location {
+            Location::Local(path) if !self.path.ends_with(".gz") && path.is_file() => Some(path),
+            _ => None,
+        }
+    }
+
     /// A blocking reader over the (decompressed) bytes; `counter` counts the
     /// raw bytes read, for progress.
     pub fn open(

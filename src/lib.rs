@@ -16,6 +16,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod generate;
+pub mod id_scan;
 pub mod ingest;
 pub mod kafka;
 pub mod layout;

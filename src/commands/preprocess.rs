@@ -1,11 +1,13 @@
 //! `adlens preprocess`: raw CSV dumps to cleaned, month-partitioned Parquet,
 //! a rejects table and a manifest, through the cleaning SQL of `sql/`.
 //!
-//! One pass: a reader thread parses the CSV into Arrow batches, DataFusion
-//! runs `cleaned_campaigns` over them in N partitions, and each partition
-//! routes its kept and rejected rows to its own Parquet files. A second pass
-//! over the written ids removes duplicate ids (newest wins) within the memory
-//! limit ([`crate::dedup`]). Everything lands in a staging directory that
+//! A scan of the inputs lists the ids they repeat ([`crate::id_scan`]).
+//! Then one pass: a reader thread parses the CSV into Arrow batches,
+//! DataFusion runs `cleaned_campaigns` over them in N partitions, and each
+//! partition routes its kept and rejected rows to its own Parquet files, kept
+//! rows with a repeated id to staged files. The duplicate pass compares the
+//! staged rows and keeps one per id (newest wins) within the memory limit
+//! ([`crate::dedup`]). Everything lands in a staging directory that
 //! replaces the output only on success.
 
 use std::collections::BTreeMap;
@@ -14,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{cast, filter_record_batch, is_null, not};
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlanProperties;
 use datafusion::prelude::SessionContext;
@@ -27,6 +29,7 @@ use crate::dedup;
 use crate::distributed::{self, ClusterUrl};
 use crate::engine::{self, EngineConfig};
 use crate::error;
+use crate::id_scan::{self, Staging};
 use crate::ingest::{self, InputFile};
 use crate::layout::{self, StagedDir};
 use crate::manifest::{self, Counts, InputEntry, Manifest};
@@ -123,11 +126,19 @@ async fn preprocess(
     progress: bool,
     cluster: Option<&ClusterUrl>,
 ) -> anyhow::Result<Manifest> {
-    let clean_started = Instant::now();
     let limit = config.memory_limit.unwrap_or(usize::MAX);
-    let mut counts = clean_and_write(inputs, out, config, sink, progress, cluster)
+    let scan_started = Instant::now();
+    let staging = Arc::new(staging_for(inputs, limit).await?);
+    let scan_ms = scan_started.elapsed().as_millis() as u64;
+    let clean_started = Instant::now();
+    let pass = clean_and_write(inputs, out, config, sink, progress, cluster, staging)
         .await
         .map_err(|e| error::explain_memory(e, "cleaning the records", limit))?;
+    let mut counts = pass.counts;
+    let finals_distinct = tokio::task::spawn_blocking(move || distinct(pass.final_ids)).await?;
+    if !finals_distinct {
+        tracing::warn!("the id scan missed a repeated id: the duplicate pass compares every row");
+    }
     let clean_ms = clean_started.elapsed().as_millis() as u64;
 
     let dedup_started = Instant::now();
@@ -138,7 +149,7 @@ async fn preprocess(
             if !campaigns.exists() {
                 return Ok(dedup::DedupStats::default());
             }
-            dedup::drop_duplicates(&campaigns, limit, &sink)
+            dedup::drop_duplicates(&campaigns, limit, &sink, finals_distinct)
         })
         .await?
         .context("dropping duplicate ids")?
@@ -180,6 +191,7 @@ async fn preprocess(
         counts,
         outputs,
         timings_ms: BTreeMap::from([
+            ("id_scan".into(), scan_ms),
             ("clean_and_write".into(), clean_ms),
             ("dedup".into(), dedup_started.elapsed().as_millis() as u64),
         ]),
@@ -187,10 +199,49 @@ async fn preprocess(
             ("partitions".into(), config.partitions.into()),
             ("batch_size".into(), config.batch_size.into()),
             ("row_group_rows".into(), sink.row_group_rows.into()),
+            ("dedup_rows_staged".into(), pass.staged.into()),
             ("dedup_passes".into(), dedup.passes.into()),
             ("dedup_files_rewritten".into(), dedup.files_rewritten.into()),
         ]),
     })
+}
+
+/// Which kept rows the cleaning pass stages for the duplicate pass: those
+/// whose id the inputs repeat, when every input can be read twice cheaply
+/// and its ids fit in half the memory limit (8 bytes each, and the copy
+/// that sorts them); otherwise every row.
+async fn staging_for(inputs: &[InputFile], limit: usize) -> anyhow::Result<Staging> {
+    let paths: Option<Vec<PathBuf>> = inputs
+        .iter()
+        .map(|i| i.rereadable_path().map(Path::to_path_buf))
+        .collect();
+    let Some(paths) = paths else {
+        return Ok(Staging::All);
+    };
+    let staging = tokio::task::spawn_blocking(move || id_scan::scan(&paths, limit / 16))
+        .await?
+        .context("scanning the inputs for repeated ids")?;
+    if let Staging::Repeated(ids) = &staging {
+        tracing::debug!("{} ids occur more than once in the inputs", ids.len());
+    }
+    Ok(staging)
+}
+
+/// Whether the ids of the rows written unstaged are distinct, as the id
+/// scan promised (sorts them in place).
+fn distinct(mut ids: Vec<i64>) -> bool {
+    use rayon::slice::ParallelSliceMut;
+    ids.par_sort_unstable();
+    ids.windows(2).all(|pair| pair[0] != pair[1])
+}
+
+/// What the cleaning pass wrote.
+struct CleanPass {
+    counts: Counts,
+    /// Kept rows staged for the duplicate pass.
+    staged: u64,
+    /// The ids of the kept rows written in their final form.
+    final_ids: Vec<i64>,
 }
 
 /// The cleaning pass: every record read, cleaned, and written as kept or
@@ -202,7 +253,8 @@ async fn clean_and_write(
     sink: &SinkOptions,
     progress: bool,
     cluster: Option<&ClusterUrl>,
-) -> anyhow::Result<Counts> {
+    staging: Arc<Staging>,
+) -> anyhow::Result<CleanPass> {
     let (ctx, reader) = match cluster {
         Some(url) => (cluster_source(inputs, config, url).await?, None),
         None => {
@@ -230,15 +282,20 @@ async fn clean_and_write(
     let mut writers = tokio::task::JoinSet::new();
     for partition in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(partition, ctx.task_ctx())?;
-        let targets = PartitionTargets {
-            // The duplicate pass rewrites every campaign file in its final form.
-            campaigns: ParquetSink::new(
+        let campaigns = |prefix: &str, options: SinkOptions| {
+            ParquetSink::new(
                 &out.join(layout::CAMPAIGNS),
-                &format!("part-{partition:02}"),
+                &format!("{prefix}part-{partition:02}"),
                 Arc::clone(&campaign_schema),
                 &[layout::PARTITION_COLUMN],
-                sink.staging(),
-            )?,
+                options,
+            )
+        };
+        let targets = PartitionTargets {
+            campaigns: campaigns("", sink.clone())?,
+            // Rewritten by the duplicate pass into their final form.
+            staged: campaigns(dedup::STAGED_PREFIX, sink.staging())?,
+            staging: Arc::clone(&staging),
             rejects: ParquetSink::new(
                 &out.join(layout::REJECTS),
                 &format!("part-{partition:02}"),
@@ -249,11 +306,15 @@ async fn clean_and_write(
         };
         writers.spawn(write_partition(stream, targets));
     }
-    let mut counts = Counts::default();
+    let mut pass = CleanPass {
+        counts: Counts::default(),
+        staged: 0,
+        final_ids: Vec::new(),
+    };
     let mut failure = None;
     while let Some(joined) = writers.join_next().await {
         match joined? {
-            Ok(part) => merge_into(&mut counts, part),
+            Ok(part) => pass.merge(part),
             Err(e) => {
                 failure.get_or_insert(e);
             }
@@ -270,8 +331,9 @@ async fn clean_and_write(
     }
     // On a cluster the executors read: every record they read comes out of
     // the cleaning view kept or rejected, so the two add up to it.
+    let counts = &mut pass.counts;
     counts.records_in = records_in.unwrap_or(counts.rows_out + counts.rejected);
-    Ok(counts)
+    Ok(pass)
 }
 
 /// The local reader: one thread parsing the inputs into the partitions of
@@ -333,22 +395,63 @@ async fn cluster_source(
 }
 
 struct PartitionTargets {
+    /// Kept rows in their final form.
     campaigns: ParquetSink,
+    /// Kept rows the duplicate pass must compare.
+    staged: ParquetSink,
+    staging: Arc<Staging>,
     rejects: ParquetSink,
+}
+
+impl PartitionTargets {
+    /// Writes kept rows, staged or final as [`Staging`] says; notes the
+    /// final ones' ids.
+    fn write_kept(&mut self, batch: &RecordBatch, final_ids: &mut Vec<i64>) -> anyhow::Result<()> {
+        if let Staging::All = *self.staging {
+            return Ok(self.staged.write(batch)?);
+        }
+        let ids = batch
+            .column_by_name("campaign_id")
+            .context("no campaign_id column")?
+            .as_primitive::<Int64Type>();
+        // Kept rows have an id: NULL is `bad_id`.
+        let staged: BooleanArray = ids
+            .iter()
+            .map(|id| Some(id.is_some_and(|id| self.staging.stages(id))))
+            .collect();
+        let finals = if staged.true_count() == 0 {
+            batch.clone()
+        } else {
+            self.staged.write(&filter_record_batch(batch, &staged)?)?;
+            filter_record_batch(batch, &not(&staged)?)?
+        };
+        let column = finals
+            .column_by_name("campaign_id")
+            .context("no campaign_id")?;
+        final_ids.extend(column.as_primitive::<Int64Type>().values().iter());
+        Ok(self.campaigns.write(&finals)?)
+    }
 }
 
 /// Rows one partition kept and rejected.
 #[derive(Default)]
 struct PartitionCounts {
     kept: u64,
+    staged: u64,
+    final_ids: Vec<i64>,
     rejected_by_reason: BTreeMap<String, u64>,
 }
 
-fn merge_into(counts: &mut Counts, part: PartitionCounts) {
-    counts.rows_out += part.kept;
-    for (reason, n) in part.rejected_by_reason {
-        counts.rejected += n;
-        *counts.rejected_by_reason.entry(reason).or_default() += n;
+impl CleanPass {
+    fn merge(&mut self, part: PartitionCounts) {
+        let counts = &mut self.counts;
+        counts.rows_out += part.kept;
+        for (reason, n) in part.rejected_by_reason {
+            counts.rejected += n;
+            *counts.rejected_by_reason.entry(reason).or_default() += n;
+        }
+        self.staged += part.staged;
+        self.final_ids.extend(part.final_ids);
     }
 }
 
@@ -368,12 +471,10 @@ async fn write_partition(
         )?;
         let kept = is_null(&reasons)?;
         if reasons.null_count() == batch.num_rows() {
-            targets.campaigns.write(&batch)?;
+            targets.write_kept(&batch, &mut counts.final_ids)?;
             continue;
         }
-        targets
-            .campaigns
-            .write(&filter_record_batch(&batch, &kept)?)?;
+        targets.write_kept(&filter_record_batch(&batch, &kept)?, &mut counts.final_ids)?;
         let rejected = filter_record_batch(&batch, &not(&kept)?)?;
         targets.rejects.write(&rejected)?;
         let rejected_reasons = cast(
@@ -389,7 +490,8 @@ async fn write_partition(
                 .or_default() += 1;
         }
     }
-    counts.kept = targets.campaigns.finish()?;
+    counts.staged = targets.staged.finish()?;
+    counts.kept = targets.campaigns.finish()? + counts.staged;
     targets.rejects.finish()?;
     Ok(counts)
 }

@@ -85,6 +85,8 @@ fn the_same_file_twice_keeps_the_first_copy() {
     // The fixture alone keeps 4 rows and drops 2 duplicates.
     assert_eq!(counts["rows_out"], 4);
     assert_eq!(counts["duplicates_dropped"], 2 + 4 + 2);
+    // Every kept id occurs in both copies: every kept row was staged.
+    assert_eq!(manifest(&out)["settings"]["dedup_rows_staged"], 4 + 8);
     assert_eq!(scalar(&out, "SELECT count(*) FROM campaigns"), 4);
     assert_eq!(
         scalar(

@@ -135,6 +135,27 @@ fn generated_dump_balances_and_has_no_duplicate_ids() {
         scalar(&out, "SELECT count(DISTINCT month) FROM campaigns"),
         12
     );
+    // Only the rows whose id the dump repeats went through the duplicate
+    // pass: the losers, and the winners whose id occurs more than once
+    // (counted here from the CSV itself).
+    let mut seen: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&raw)
+        .unwrap();
+    for record in reader.records() {
+        if let Some(id) = record.unwrap().get(1).and_then(|f| f.trim().parse().ok()) {
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    let winners_repeated = query(&out, "SELECT campaign_id FROM campaigns")
+        .iter()
+        .filter(|row| seen[&row["campaign_id"].as_i64().unwrap()] > 1)
+        .count() as u64;
+    assert_eq!(
+        manifest(&out)["settings"]["dedup_rows_staged"],
+        counts["duplicates_dropped"].as_u64().unwrap() + winners_repeated
+    );
     // Redirect wrappers and tracking parameters never survive cleaning.
     let leftovers = "SELECT count(*) FROM campaigns WHERE url LIKE '%fbclid=%' OR url LIKE '%utm_%' \
                      OR url LIKE '%/login/?next=%' OR url LIKE '%l.php?u=%' OR url LIKE '%:443/%'";
