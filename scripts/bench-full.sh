@@ -19,8 +19,9 @@ c, t, s = m["counts"], m["timings_ms"], m["settings"]
 secs = end - start
 print(f"preprocess (full): {c['records_in']:,} records, {size/1e9:,.2f} GB in {secs:,.1f} s: "
       f"{c['records_in']/secs:,.0f} rows/s, {size/1e6/secs:,.1f} MB/s, peak RSS {rss_kib/1024:,.0f} MiB")
-print(f"  clean + write {t['clean_and_write']/1000:,.1f} s; duplicate pass {t['dedup']/1000:,.1f} s "
-      f"({s['dedup_passes']} pass(es) over the ids, {s['dedup_files_rewritten']} files rewritten)")
+print(f"  id scan {t.get('id_scan', 0)/1000:,.1f} s; clean + write {t['clean_and_write']/1000:,.1f} s; "
+      f"duplicate pass {t['dedup']/1000:,.1f} s ({s.get('dedup_rows_staged', 'all'):,} rows staged, "
+      f"{s['dedup_passes']} pass(es) over their ids, {s['dedup_files_rewritten']} files rewritten)")
 print(f"  kept {c['rows_out']:,} + rejected {c['rejected']:,} + duplicates {c['duplicates_dropped']:,} = "
       f"{c['rows_out'] + c['rejected'] + c['duplicates_dropped']:,}")
 if c["records_in"] != c["rows_out"] + c["rejected"] + c["duplicates_dropped"]:

@@ -90,6 +90,11 @@ type Scoring = anyhow::Result<(Vec<Scored>, Vec<Refused>)>;
 /// A result ready to produce: key, JSON payload, cluster.
 type Produced = (Vec<u8>, Vec<u8>, u32);
 
+/// How long the loop waits for the next micro-batch before it treats the
+/// input as quiet ([`Stream::quiet`]): longer than a backlogged receive
+/// takes to hand over the next batch, short against `--max-batch-ms`.
+const QUIET: Duration = Duration::from_millis(50);
+
 /// Results in flight past which the loop waits for their acknowledgements
 /// before the next checkpoint is due, bounding the memory they hold.
 const MAX_IN_FLIGHT: usize = 200_000;
@@ -279,7 +284,14 @@ impl<'a> Stream<'a> {
             if stop.load(Ordering::SeqCst) || self.idle() {
                 break;
             }
-            let Some(received) = receiving.next().await.context("the receiving task")? else {
+            let next = match tokio::time::timeout(QUIET, receiving.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    self.quiet(cleaning.take(), stop).await?;
+                    receiving.next().await
+                }
+            };
+            let Some(received) = next.context("the receiving task")? else {
                 break;
             };
             let full = received.full;
@@ -305,6 +317,22 @@ impl<'a> Stream<'a> {
             Some(last) => self.finish(last).await,
             None => Ok(()),
         }
+    }
+
+    /// The input went quiet (no micro-batch within [`QUIET`]): finishes the
+    /// one pending and awaits the acknowledgements in flight now, rather
+    /// than holding them until more input or the next checkpoint. So a
+    /// drained backlog's last results are out at once, and the summary's
+    /// end time is when they were acknowledged, not when `--idle-exit`
+    /// noticed the input was idle (which added up to its seconds).
+    async fn quiet(&mut self, pending: Option<Pending>, stop: &AtomicBool) -> anyhow::Result<()> {
+        if let Some(pending) = pending {
+            self.finish(pending).await?;
+        }
+        if self.done.in_flight() > 0 {
+            self.settle(stop).await?;
+        }
+        Ok(())
     }
 
     /// How micro-batches are cut, from the arguments.
@@ -650,11 +678,14 @@ impl<'a> Stream<'a> {
     /// ones are sent again until they are in (see [`InFlight::settle`]).
     async fn settle(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
         let mut flight = self.done.take_in_flight();
+        let acknowledging = !flight.is_empty();
         let settled = flight.settle(&self.producer, stop).await;
         // Whatever is still out stays for the next try (or for no commit).
         self.done.add_in_flight(flight);
         settled?;
-        if self.totals.consumed > 0 {
+        // The summary's end: when the last results were acknowledged, not
+        // a later checkpoint with nothing to wait for.
+        if acknowledging {
             self.totals.last_done = Some(Instant::now());
         }
         Ok(())
@@ -692,6 +723,11 @@ impl<'a> Stream<'a> {
             Ok(())
         };
         let closed = closed.and(self.done.close(succeeded));
+        // Nothing was acknowledged here (a revoke did it, or nothing was
+        // sent): the run's end is now.
+        if self.totals.consumed > 0 && self.totals.last_done.is_none() {
+            self.totals.last_done = Some(Instant::now());
+        }
         if self.progress {
             eprintln!("{}", summary(&self.totals));
         }
