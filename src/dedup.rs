@@ -96,8 +96,8 @@ pub const REPEATED_PREFIX: &str = "repeated";
 /// Drops losing duplicates from the Parquet files under `dir` (searched
 /// recursively), holding at most `budget` bytes of keys at a time.
 ///
-/// Staged files ([`STAGED_PREFIX`]) are always rewritten, merged into one
-/// file set per directory with `sink`'s final settings. When the cleaning
+/// Staged files ([`STAGED_PREFIX`]) are always rewritten with `sink`'s
+/// final settings, a directory's merged into few files ([`rewrites`]). When the cleaning
 /// pass vouches that the final files' ids are distinct and none is staged
 /// (`finals_distinct`), only the staged rows are compared; otherwise every
 /// file is, and final files holding losers are rewritten in place.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::{
-    adlens, assert_no_staging, balanced_counts, fixture, generate, manifest, preprocess,
+    adlens, assert_no_staging, balanced_counts, fixture, generate, gzip, manifest, preprocess,
     preprocess_with, query, scalar,
 };
 
@@ -221,10 +221,7 @@ fn a_failed_run_leaves_the_previous_output_intact() {
 fn several_inputs_and_gzip_are_read_as_one_dump() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = generate(tmp.path(), 2000, 9, 0.0);
-    let gz = tmp.path().join("copy.csv.gz");
-    let mut encoder = flate2_writer(&gz);
-    std::io::Write::write_all(&mut encoder, &std::fs::read(&raw).unwrap()).unwrap();
-    encoder.finish().unwrap();
+    let gz = gzip(&raw, &tmp.path().join("copy.csv.gz"));
     let out = tmp.path().join("clean");
     let url = format!("file://{}", gz.display());
     preprocess_with(&[raw.as_os_str(), url.as_ref()], &out, &[]);
@@ -240,13 +237,6 @@ fn several_inputs_and_gzip_are_read_as_one_dump() {
         4000 - counts["rejected"].as_u64().unwrap()
     );
     assert_eq!(manifest(&out)["inputs"].as_array().unwrap().len(), 2);
-}
-
-fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::File> {
-    flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    )
 }
 
 #[test]

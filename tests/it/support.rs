@@ -134,6 +134,17 @@ pub fn manifest(dir: &Path) -> Value {
     serde_json::from_str(&text).expect("manifest is JSON")
 }
 
+/// Writes a gzip copy of `raw` to `gz`; returns `gz`.
+pub fn gzip(raw: &Path, gz: &Path) -> PathBuf {
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(gz).expect("create the copy"),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut encoder, &std::fs::read(raw).expect("read")).expect("write");
+    encoder.finish().expect("finish the copy");
+    gz.to_path_buf()
+}
+
 /// Runs one query through `adlens sql --format json` and returns its rows.
 pub fn query(data: &Path, sql: &str) -> Vec<Map<String, Value>> {
     query_with(adlens(), data, sql)
