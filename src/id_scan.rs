@@ -19,13 +19,24 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::csv_records::MAX_RECORD_BYTES;
-
 use rayon::prelude::*;
+
+use crate::csv_records::MAX_FIELD_BYTES;
+
+/// A line is read this much at a time: a longer one is taken in pieces,
+/// each read as if it started a line (memory stays bounded on a dump
+/// without line breaks; a record cut there is left to the safety net).
+const MAX_PIECE: u64 = 4 << 20;
+/// Records with an open quoted id followed at once, and how far each: an
+/// id field longer than a field may be is rejected anyway. Past these
+/// bounds a record is given up (left to the safety net), so hostile input
+/// cannot make the scan hold much.
+const MAX_OPEN: usize = 8;
+const MAX_OPEN_BYTES: usize = 2 * MAX_FIELD_BYTES;
 
 /// Which kept rows the cleaning pass stages for the duplicate pass.
 #[derive(Debug, Clone)]
@@ -85,7 +96,10 @@ pub fn ids(files: &[PathBuf], parts: u64, max_ids: usize) -> io::Result<Option<V
     let held = AtomicUsize::new(0);
     let found: Vec<Option<Vec<i64>>> = ranges
         .par_iter()
-        .map(|&(path, start, end)| range_ids(path, start, end, &held, max_ids))
+        .map(|&(path, start, end)| {
+            range_ids(path, start, end, &held, max_ids)
+                .map_err(|e| io::Error::new(e.kind(), format!("`{}`: {e}", path.display())))
+        })
         .collect::<io::Result<_>>()?;
     Ok(found
         .into_iter()
@@ -112,14 +126,14 @@ fn range_ids(
     if start > 0 {
         // The line holding `start - 1` belongs to the range before, unless
         // that byte is its line break: then this range starts on a new line.
-        pos += reader.read_until(b'\n', &mut line)? as u64;
+        pos += reader.skip_until(b'\n')? as u64;
     }
     let (mut ids, mut counted) = (Vec::new(), 0);
     // Records whose quoted id runs past their line, with their text so far.
     let mut open: Vec<Vec<u8>> = Vec::new();
     while pos < end || !open.is_empty() {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line)?;
+        let read = (&mut reader).take(MAX_PIECE).read_until(b'\n', &mut line)?;
         if read == 0 {
             // At the end of the input an open quote leaves the record short
             // of fields: rejected, no id.
@@ -131,7 +145,7 @@ fn range_ids(
             match record_start(text) {
                 Start::Id(id) => ids.push(id),
                 Start::NoId => {}
-                Start::Open => return text.len() <= MAX_RECORD_BYTES,
+                Start::Open => return text.len() <= MAX_OPEN_BYTES,
             }
             false
         });
@@ -145,7 +159,8 @@ fn range_ids(
             match record_start(&line[at..]) {
                 Start::Id(id) => ids.push(id),
                 Start::NoId => {}
-                Start::Open => open.push(line[at..].to_vec()),
+                Start::Open if open.len() < MAX_OPEN => open.push(line[at..].to_vec()),
+                Start::Open => {}
             }
         }
         // Checked in steps, so the ranges do not contend on every line.
@@ -374,6 +389,24 @@ mod tests {
             assert_eq!(split, one, "{parts} ranges");
         }
         assert!(ids(&files, 3, 100).unwrap().is_none(), "past the limit");
+    }
+
+    /// A line longer than a piece is read in pieces, and the records after
+    /// it are all seen.
+    #[test]
+    fn a_line_without_end_is_read_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dump.csv");
+        let mut text = "x".repeat(MAX_PIECE as usize * 2 + 17);
+        text += "\n2023-01-01,5,u\n2023-01-01,6,u";
+        std::fs::write(&path, &text).unwrap();
+        for parts in 1..4 {
+            let mut found = ids(std::slice::from_ref(&path), parts, usize::MAX)
+                .unwrap()
+                .unwrap();
+            found.sort_unstable();
+            assert_eq!(found, [5, 6], "{parts} ranges");
+        }
     }
 
     #[test]
