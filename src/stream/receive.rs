@@ -93,12 +93,17 @@ impl Receiving {
 
     /// The next micro-batch; `None` once there will be no more. A task
     /// that panicked is an error here, not a silent end of the input.
+    /// Cancel-safe: dropped before it is ready, nothing is lost.
     pub async fn next(&mut self) -> Result<Option<Received>, tokio::task::JoinError> {
         match self.batches.recv().await {
             Some(received) => Ok(Some(received)),
             None if !self.joined => {
+                // Marked only once awaited: the loop may drop this future
+                // part-way (it waits with a timeout), and the task's panic
+                // must not be lost then.
+                let outcome = (&mut self.task).await;
                 self.joined = true;
-                (&mut self.task).await.map(|()| None)
+                outcome.map(|()| None)
             }
             None => Ok(None),
         }
