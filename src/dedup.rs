@@ -32,12 +32,12 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchReader};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::errors::ParquetError;
 use rayon::prelude::*;
 
@@ -97,10 +97,11 @@ pub const REPEATED_PREFIX: &str = "repeated";
 /// recursively), holding at most `budget` bytes of keys at a time.
 ///
 /// Staged files ([`STAGED_PREFIX`]) are always rewritten with `sink`'s
-/// final settings, a directory's merged into few files ([`rewrites`]). When the cleaning
-/// pass vouches that the final files' ids are distinct and none is staged
-/// (`finals_distinct`), only the staged rows are compared; otherwise every
-/// file is, and final files holding losers are rewritten in place.
+/// final settings, a directory's merged into few files ([`rewrites`]).
+/// When the cleaning pass vouches that the final files' ids are distinct
+/// and none is staged (`finals_distinct`), only the staged rows are
+/// compared; otherwise every file is, and final files holding losers are
+/// rewritten in place.
 pub fn drop_duplicates(
     dir: &Path,
     budget: usize,
@@ -125,17 +126,17 @@ pub fn drop_duplicates(
     }
     losers.par_sort_unstable();
     let by_file = losers_by_file(rows.len(), &losers);
-    let (jobs, left) = rewrites(keyed, by_file, &rows, sink.max_rows_per_file as u64);
+    let (jobs, left_rows) = rewrites(keyed, by_file, &rows, sink.max_rows_per_file as u64);
     let files_rewritten = jobs.iter().map(Rewrite::inputs).sum::<usize>() as u64;
     let written: Vec<u64> = jobs
         .into_par_iter()
         .map(|job| job.run(sink))
         .collect::<Result<_>>()?;
-    let kept_as_is: u64 = untouched
+    let kept_as_is = untouched
         .iter()
-        .chain(&left)
         .map(|f| file_rows(f))
-        .sum::<Result<_>>()?;
+        .sum::<Result<u64>>()?
+        + left_rows;
     Ok(DedupStats {
         dropped: losers.len() as u64,
         // Counted from what was written and what was left, not derived
@@ -280,7 +281,8 @@ impl Rewrite {
 }
 
 /// The rewrites of the `keyed` files given each one's losers and rows, and
-/// the final files among them that hold none (left as they are). A
+/// the rows of the final files among them that hold none (left as they
+/// are). A
 /// directory's staged files are merged in groups of at most `max_rows`, so
 /// when every row was staged the rewrites still spread over the cores.
 fn rewrites(
@@ -288,14 +290,14 @@ fn rewrites(
     by_file: Vec<Vec<u32>>,
     rows: &[u64],
     max_rows: u64,
-) -> (Vec<Rewrite>, Vec<PathBuf>) {
-    let (mut jobs, mut left) = (Vec::new(), Vec::new());
+) -> (Vec<Rewrite>, u64) {
+    let (mut jobs, mut left_rows) = (Vec::new(), 0);
     // Per directory: its groups, and the rows of the last one.
     let mut merges: BTreeMap<PathBuf, (Vec<Vec<Staged>>, u64)> = BTreeMap::new();
     for ((file, drop), &rows) in keyed.into_iter().zip(by_file).zip(rows) {
         if !is_staged(&file) {
             if drop.is_empty() {
-                left.push(file);
+                left_rows += rows;
             } else {
                 jobs.push(Rewrite::InPlace { file, drop });
             }
@@ -319,19 +321,23 @@ fn rewrites(
             });
         }
     }
-    (jobs, left)
+    (jobs, left_rows)
 }
 
-/// Hands `out` the batches of `path` without the rows in `drop` (sorted);
+/// A reader over the batches of `path`.
+fn batches(path: &Path) -> Result<ParquetRecordBatchReader> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
+        .with_batch_size(8192)
+        .build()
+}
+
+/// Hands `out` the batches of `reader` without the rows in `drop` (sorted);
 /// returns the rows kept.
 fn for_each_kept(
-    path: &Path,
+    reader: ParquetRecordBatchReader,
     drop: &[u32],
     mut out: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<u64> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
-        .with_batch_size(8192)
-        .build()?;
     let (mut start, mut next, mut kept) = (0u32, 0usize, 0u64);
     for batch in reader {
         let batch = batch?;
@@ -354,12 +360,12 @@ fn for_each_kept(
 /// Rewrites `path` without the rows in `drop` (sorted), under a hidden name
 /// renamed over it; returns the rows kept.
 fn rewrite_without(path: &Path, drop: &[u32], sink: &SinkOptions) -> Result<u64> {
-    let schema = Arc::clone(ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.schema());
+    let reader = batches(path)?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let writing = path.with_file_name(format!(".{name}.dedup"));
     let out = BufWriter::with_capacity(1 << 20, File::create(&writing)?);
-    let mut writer = ArrowWriter::try_new(out, schema, Some(sink.properties()?))?;
-    let kept = for_each_kept(path, drop, |batch| writer.write(batch))?;
+    let mut writer = ArrowWriter::try_new(out, reader.schema(), Some(sink.properties()?))?;
+    let kept = for_each_kept(reader, drop, |batch| writer.write(batch))?;
     let out = writer.into_inner()?;
     out.into_inner()
         .map_err(|e| ParquetError::External(Box::new(e.into_error())))?
@@ -371,15 +377,22 @@ fn rewrite_without(path: &Path, drop: &[u32], sink: &SinkOptions) -> Result<u64>
 /// Writes the staged `files` of `dir` without their losers as final files
 /// ([`REPEATED_PREFIX`]), then removes them; returns the rows written.
 fn merge_staged(dir: &Path, prefix: &str, files: &[Staged], sink: &SinkOptions) -> Result<u64> {
-    let Some((first, _)) = files.first() else {
-        return Ok(0);
-    };
-    let schema = Arc::clone(ParquetRecordBatchReaderBuilder::try_new(File::open(first)?)?.schema());
-    let mut out = ParquetSink::new(dir, prefix, schema, &[], sink.clone())?;
+    let mut out: Option<ParquetSink> = None;
     for (file, drop) in files {
-        for_each_kept(file, drop, |batch| out.write(batch))?;
+        let reader = batches(file)?;
+        let out = match &mut out {
+            Some(out) => out,
+            None => out.insert(ParquetSink::new(
+                dir,
+                prefix,
+                reader.schema(),
+                &[],
+                sink.clone(),
+            )?),
+        };
+        for_each_kept(reader, drop, |batch| out.write(batch))?;
     }
-    let rows = out.finish()?;
+    let rows = out.map_or(Ok(0), ParquetSink::finish)?;
     for (file, _) in files {
         fs::remove_file(file)?;
     }
@@ -442,8 +455,25 @@ mod tests {
         );
     }
 
-    /// Writes `rows` (id, created_at, line) to `name` under `dir`.
-    fn write(dir: &Path, name: &str, rows: &[(i64, i64, i64)], sink: &SinkOptions) {
+    /// A row as the tests write it: id, created_at, line.
+    type Row = (i64, i64, i64);
+
+    /// Writes each file's rows (id, created_at, line) to its name under
+    /// `dir`, as the cleaning pass would: staged files with the staging
+    /// settings, the others with the final ones.
+    fn write_files(dir: &Path, files: &[(&str, &[Row])]) {
+        for (name, rows) in files {
+            let sink = SinkOptions::default();
+            let sink = if is_staged(Path::new(name)) {
+                sink.staging()
+            } else {
+                sink
+            };
+            write(dir, name, rows, &sink);
+        }
+    }
+
+    fn write(dir: &Path, name: &str, rows: &[Row], sink: &SinkOptions) {
         use arrow::array::{Int32Array, Int64Array, TimestampMicrosecondArray};
         use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
         let schema = Arc::new(Schema::new(vec![
@@ -502,25 +532,14 @@ mod tests {
     fn staged_files_are_merged_and_final_ones_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let sink = SinkOptions::default();
-        write(
-            tmp.path(),
-            "part-00-0000.parquet",
-            &[(1, 5, 2), (2, 5, 3)],
-            &sink,
-        );
-        let staged = sink.staging();
         // Id 7: the newest (line 9) wins across two staged files.
-        write(
+        write_files(
             tmp.path(),
-            "staged-part-00-0000.parquet",
-            &[(7, 5, 4), (8, 5, 5)],
-            &staged,
-        );
-        write(
-            tmp.path(),
-            "staged-part-01-0000.parquet",
-            &[(7, 6, 9), (8, 5, 6)],
-            &staged,
+            &[
+                ("part-00-0000.parquet", &[(1, 5, 2), (2, 5, 3)]),
+                ("staged-part-00-0000.parquet", &[(7, 5, 4), (8, 5, 5)]),
+                ("staged-part-01-0000.parquet", &[(7, 6, 9), (8, 5, 6)]),
+            ],
         );
         let before = fs::metadata(tmp.path().join("part-00-0000.parquet")).unwrap();
         let stats = drop_duplicates(tmp.path(), 1 << 20, &sink, true).unwrap();
@@ -546,24 +565,14 @@ mod tests {
     fn final_files_with_a_missed_duplicate_are_rewritten() {
         let tmp = tempfile::tempdir().unwrap();
         let sink = SinkOptions::default();
-        write(
+        write_files(
             tmp.path(),
-            "part-00-0000.parquet",
-            &[(1, 5, 2), (2, 5, 3)],
-            &sink,
-        );
-        write(
-            tmp.path(),
-            "part-01-0000.parquet",
-            &[(1, 6, 4), (3, 5, 5)],
-            &sink,
-        );
-        write(tmp.path(), "part-02-0000.parquet", &[(4, 5, 6)], &sink);
-        write(
-            tmp.path(),
-            "staged-part-00-0000.parquet",
-            &[(3, 4, 7)],
-            &sink.staging(),
+            &[
+                ("part-00-0000.parquet", &[(1, 5, 2), (2, 5, 3)]),
+                ("part-01-0000.parquet", &[(1, 6, 4), (3, 5, 5)]),
+                ("part-02-0000.parquet", &[(4, 5, 6)]),
+                ("staged-part-00-0000.parquet", &[(3, 4, 7)]),
+            ],
         );
         let stats = drop_duplicates(tmp.path(), 1 << 20, &sink, false).unwrap();
         assert_eq!(
