@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{cast, filter_record_batch, is_null, not};
+use arrow::compute::{and, cast, filter_record_batch, is_null, not};
 use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlanProperties;
@@ -404,30 +404,38 @@ struct PartitionTargets {
 }
 
 impl PartitionTargets {
-    /// Writes kept rows, staged or final as [`Staging`] says; notes the
-    /// final ones' ids.
-    fn write_kept(&mut self, batch: &RecordBatch, final_ids: &mut Vec<i64>) -> anyhow::Result<()> {
-        if let Staging::All = *self.staging {
-            return Ok(self.staged.write(batch)?);
-        }
-        let ids = batch
-            .column_by_name("campaign_id")
-            .context("no campaign_id column")?
-            .as_primitive::<Int64Type>();
-        // Kept rows have an id: NULL is `bad_id`.
-        let staged: BooleanArray = ids
-            .iter()
-            .map(|id| Some(id.is_some_and(|id| self.staging.stages(id))))
-            .collect();
-        let finals = if staged.true_count() == 0 {
-            batch.clone()
-        } else {
-            self.staged.write(&filter_record_batch(batch, &staged)?)?;
-            filter_record_batch(batch, &not(&staged)?)?
+    /// Writes the rows `kept` selects, staged or final as [`Staging`]
+    /// says; notes the final ones' ids. Each sink filters the whole batch
+    /// once: a mask selecting every row or none copies nothing, where
+    /// filtering the kept rows out first and then splitting them copied
+    /// most batches twice.
+    fn write_kept(
+        &mut self,
+        batch: &RecordBatch,
+        kept: &BooleanArray,
+        final_ids: &mut Vec<i64>,
+    ) -> anyhow::Result<()> {
+        let staged = match &*self.staging {
+            Staging::All => kept.clone(),
+            Staging::Repeated(_) => {
+                let ids = batch
+                    .column_by_name("campaign_id")
+                    .context("no campaign_id column")?
+                    .as_primitive::<Int64Type>();
+                // Kept rows have an id: NULL is `bad_id`.
+                ids.iter()
+                    .zip(kept)
+                    .map(|(id, kept)| {
+                        Some(kept == Some(true) && id.is_some_and(|id| self.staging.stages(id)))
+                    })
+                    .collect()
+            }
         };
+        self.staged.write(&filter_record_batch(batch, &staged)?)?;
+        let finals = filter_record_batch(batch, &and(kept, &not(&staged)?)?)?;
         let column = finals
             .column_by_name("campaign_id")
-            .context("no campaign_id")?;
+            .context("no campaign_id column")?;
         final_ids.extend(column.as_primitive::<Int64Type>().values().iter());
         Ok(self.campaigns.write(&finals)?)
     }
@@ -470,11 +478,10 @@ async fn write_partition(
             &DataType::Utf8,
         )?;
         let kept = is_null(&reasons)?;
+        targets.write_kept(&batch, &kept, &mut counts.final_ids)?;
         if reasons.null_count() == batch.num_rows() {
-            targets.write_kept(&batch, &mut counts.final_ids)?;
             continue;
         }
-        targets.write_kept(&filter_record_batch(&batch, &kept)?, &mut counts.final_ids)?;
         let rejected = filter_record_batch(&batch, &not(&kept)?)?;
         targets.rejects.write(&rejected)?;
         let rejected_reasons = cast(
