@@ -8,7 +8,7 @@
 -- rule a record breaks otherwise.
 --
 -- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
--- `normalize_text`, `split_keywords`, `text_script`, `script_language`, `detect_language`) are
+-- `normalize_text`, `split_keywords`, `text_script`, `campaign_language`) are
 -- documented in `src/clean/`.
 CREATE OR REPLACE VIEW cleaned_campaigns AS
 WITH typed AS (
@@ -62,20 +62,12 @@ SELECT
     title,
     keywords,
     description,
-    -- The title says most about the campaign; descriptions are often
-    -- boilerplate (YouTube's and Facebook's are always English). So the
-    -- title's script decides where a script is enough (a Hindi title over
-    -- an English YouTube description is Hindi); elsewhere the detector reads
-    -- title and description together, as more text makes it surer, except
-    -- on platforms whose descriptions are the platform's own English text
-    -- (`See posts, photos and more on Facebook.`), not the advertiser's.
+    -- The title's script where it is certain, else the detector over title
+    -- and description (title alone on platforms whose descriptions are
+    -- their own boilerplate): see `campaign_language` in `src/clean/lang.rs`.
     text_script(coalesce(title, description))          AS script,
-    coalesce(script_language(coalesce(title, description)),
-             detect_language(CASE
-                 WHEN registered_domain(url_host(url)) IN ('facebook.com', 'youtube.com', 'instagram.com')
-                     THEN coalesce(title, description)
-                 ELSE concat_ws(' ', title, description)
-             END))                                     AS lang,
+    campaign_language(title, description,
+                      registered_domain(url_host(url))) AS lang,
     to_char(created_at, '%Y-%m')                       AS month,
     source_file,
     source_input,

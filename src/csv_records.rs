@@ -43,6 +43,66 @@ impl Record {
     }
 }
 
+/// A record as [`RecordSplitter::next_with`] hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordRef<'a> {
+    /// Parsed fields, valid UTF-8, each within [`MAX_FIELD_BYTES`].
+    Fields(Fields<'a>),
+    /// As [`Record::Broken`].
+    Broken {
+        line: u64,
+        reason: RejectReason,
+        raw_text: String,
+    },
+}
+
+impl RecordRef<'_> {
+    /// The record with its fields copied out of the splitter.
+    pub fn into_owned(self) -> Record {
+        match self {
+            RecordRef::Fields(fields) => Record::Fields {
+                line: fields.line,
+                fields: fields.iter().map(str::to_string).collect(),
+            },
+            RecordRef::Broken {
+                line,
+                reason,
+                raw_text,
+            } => Record::Broken {
+                line,
+                reason,
+                raw_text,
+            },
+        }
+    }
+}
+
+/// The fields of one record, borrowed from the splitter's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields<'a> {
+    line: u64,
+    /// Every field's text, one after the other.
+    text: &'a str,
+    /// Where each field ends in `text`.
+    ends: &'a [usize],
+}
+
+impl<'a> Fields<'a> {
+    /// The line the record starts on (the header is line 1).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Each field's text, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + use<'a> {
+        let (text, ends) = (self.text, self.ends);
+        (0..ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            &text[start..ends[i]]
+        })
+    }
+}
+
 impl Record {
     /// The line the record starts on (the header is line 1).
     pub fn line(&self) -> u64 {
@@ -117,10 +177,17 @@ impl<R: Read> RecordSplitter<R> {
 
     /// The next record, or `None` at the end. Only I/O errors are errors.
     pub fn next_record(&mut self) -> io::Result<Option<Record>> {
+        self.next_with(|record| record.into_owned())
+    }
+
+    /// The next record handed to `f` as parsed, its fields borrowed from the
+    /// splitter: a dump's reader copies each field once, into its batch,
+    /// instead of first into a `String` of its own.
+    pub fn next_with<T>(&mut self, f: impl FnOnce(RecordRef<'_>) -> T) -> io::Result<Option<T>> {
         self.core.reset();
         let (len, fields) = match self.parse()? {
             Parsed::End => return Ok(None),
-            Parsed::TooLong => return self.recover().map(Some),
+            Parsed::TooLong => return self.recover().map(|r| Some(f(r))),
             Parsed::Record { len, fields } => (len, fields),
         };
         let raw = &self.buf[self.pos..self.pos + len];
@@ -130,19 +197,31 @@ impl<R: Read> RecordSplitter<R> {
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
         let line = self.line + count_newlines(&raw[..skipped]);
-        let body = &raw[skipped..];
-        if fields != crate::record::RAW_FIELDS.len() && spans_lines(body) {
+        let body = self.pos + skipped..self.pos + len;
+        if fields != crate::record::RAW_FIELDS.len() && spans_lines(&self.buf[body.clone()]) {
             self.line = line;
             self.pos += skipped;
-            return self.recover().map(Some);
-        }
-        let record = self.judge(line, body, fields);
-        if matches!(record, Record::Broken { .. }) {
-            self.last_raw = Record::broken_bytes(trim_terminator(body));
+            return self.recover().map(|r| Some(f(r)));
         }
         self.line += count_newlines(raw);
         self.pos += len;
-        Ok(Some(record))
+        let verdict = self.judge(&self.buf[body.clone()], fields);
+        Ok(Some(match verdict {
+            Ok(text) => f(RecordRef::Fields(Fields {
+                line,
+                text,
+                ends: &self.ends[..fields],
+            })),
+            Err(reason) => {
+                let body = trim_terminator(&self.buf[body]);
+                self.last_raw = Record::broken_bytes(body);
+                f(RecordRef::Broken {
+                    line,
+                    reason,
+                    raw_text: lossy(body),
+                })
+            }
+        }))
     }
 
     /// The line the next record starts on: where a failed read was.
@@ -224,16 +303,16 @@ impl<R: Read> RecordSplitter<R> {
     /// Rejects the physical line at `pos` as `unbalanced_quote` (or
     /// `field_too_large` when it alone is over the record bound) and moves
     /// past it; the next call parses the following line afresh.
-    fn recover(&mut self) -> io::Result<Record> {
+    fn recover(&mut self) -> io::Result<RecordRef<'static>> {
         let line = self.line;
         loop {
-            if let Some(end) = memchr(b'\n', &self.buf[self.pos..]) {
+            if let Some(end) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 let line_bytes = trim_terminator(&self.buf[self.pos..self.pos + end]);
                 self.last_raw = Record::broken_bytes(line_bytes);
                 let text = lossy(line_bytes);
                 self.pos += end + 1;
                 self.line += 1;
-                return Ok(Record::Broken {
+                return Ok(RecordRef::Broken {
                     line,
                     reason: RejectReason::UnbalancedQuote,
                     raw_text: text,
@@ -243,7 +322,7 @@ impl<R: Read> RecordSplitter<R> {
                 self.last_raw = Record::broken_bytes(&self.buf[self.pos..]);
                 let text = lossy(&self.buf[self.pos..]);
                 self.pos = self.buf.len();
-                return Ok(Record::Broken {
+                return Ok(RecordRef::Broken {
                     line,
                     reason: RejectReason::UnbalancedQuote,
                     raw_text: text,
@@ -255,7 +334,7 @@ impl<R: Read> RecordSplitter<R> {
                 let text = lossy(&self.buf[self.pos..]);
                 self.skip_line()?;
                 self.line += 1;
-                return Ok(Record::Broken {
+                return Ok(RecordRef::Broken {
                     line,
                     reason: RejectReason::FieldTooLarge,
                     raw_text: text,
@@ -268,7 +347,7 @@ impl<R: Read> RecordSplitter<R> {
     /// Discards input up to and including the next newline.
     fn skip_line(&mut self) -> io::Result<()> {
         loop {
-            if let Some(end) = memchr(b'\n', &self.buf[self.pos..]) {
+            if let Some(end) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 self.pos += end + 1;
                 return Ok(());
             }
@@ -280,41 +359,42 @@ impl<R: Read> RecordSplitter<R> {
         }
     }
 
-    /// The parsed record as fields, or broken with the reason.
-    fn judge(&self, line: u64, body: &[u8], fields: usize) -> Record {
-        let broken = |reason| Record::Broken {
-            line,
-            reason,
-            raw_text: lossy(trim_terminator(body)),
-        };
+    /// The parsed record's fields as one text (`ends` splits it), or the
+    /// reason it is broken. The text is checked as UTF-8 once, whole: each
+    /// field is then valid exactly when every field end is a character
+    /// boundary.
+    fn judge<'a>(&'a self, body: &[u8], fields: usize) -> Result<&'a str, RejectReason> {
         // A quote left open on the last line: the same fault as one that
         // swallows the next lines, and named the same.
-        let quotes = body.iter().filter(|&&b| b == b'"').count();
-        if fields != crate::record::RAW_FIELDS.len() && quotes % 2 == 1 {
-            return broken(RejectReason::UnbalancedQuote);
+        if fields != crate::record::RAW_FIELDS.len()
+            && memchr::memchr_iter(b'"', body).count() % 2 == 1
+        {
+            return Err(RejectReason::UnbalancedQuote);
         }
-        let mut values = Vec::with_capacity(fields);
+        // Faults are named in field order, as a field-by-field check would:
+        // bad bytes before a field that is too large win.
+        let ends = &self.ends[..fields];
         let mut start = 0;
-        for &end in &self.ends[..fields] {
-            let bytes = &self.out[start..end];
-            if bytes.len() > MAX_FIELD_BYTES {
-                return broken(RejectReason::FieldTooLarge);
-            }
-            match std::str::from_utf8(bytes) {
-                Ok(text) => values.push(text.to_string()),
-                Err(_) => return broken(RejectReason::BadEncoding),
-            }
-            start = end;
+        let too_large = ends.iter().position(|&end| {
+            let large = end - start > MAX_FIELD_BYTES;
+            start = if large { start } else { end };
+            large
+        });
+        let checked = &ends[..too_large.unwrap_or(fields)];
+        let text =
+            std::str::from_utf8(&self.out[..start]).map_err(|_| RejectReason::BadEncoding)?;
+        if !checked.iter().all(|&end| text.is_char_boundary(end)) {
+            return Err(RejectReason::BadEncoding);
         }
-        Record::Fields {
-            line,
-            fields: values,
+        match too_large {
+            Some(_) => Err(RejectReason::FieldTooLarge),
+            None => Ok(text),
         }
     }
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// True when a newline occurs before the record's terminator.
@@ -328,10 +408,6 @@ fn trim_terminator(body: &[u8]) -> &[u8] {
         end -= 1;
     }
     &body[..end]
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// Bytes as text for a rejects table: invalid UTF-8 replaced, bounded.
@@ -413,6 +489,32 @@ mod tests {
             }
         ));
         assert_eq!(records[3], fields(4, &["7", "8", "9", "10", "11", "12"]));
+    }
+
+    #[test]
+    fn faults_are_named_in_field_order_and_each_field_must_be_valid_alone() {
+        let huge = "x".repeat(MAX_FIELD_BYTES + 1);
+        let reason = |text: &[u8]| match &split(text)[..] {
+            [Record::Broken { reason, .. }] => Some(*reason),
+            _ => None,
+        };
+        let mut bad_then_huge = b"1,\xff,".to_vec();
+        bad_then_huge.extend(huge.as_bytes());
+        bad_then_huge.extend(b",4,5,6\n");
+        assert_eq!(reason(&bad_then_huge), Some(RejectReason::BadEncoding));
+        let mut huge_then_bad = b"1,".to_vec();
+        huge_then_bad.extend(huge.as_bytes());
+        huge_then_bad.extend(b",\xff,4,5,6\n");
+        assert_eq!(reason(&huge_then_bad), Some(RejectReason::FieldTooLarge));
+        // `\xc3` and `\xa9` are each invalid, though side by side they are `é`.
+        assert_eq!(
+            reason(b"1,2,\xc3,\xa9,5,6\n"),
+            Some(RejectReason::BadEncoding)
+        );
+        assert_eq!(
+            split("1,2,\u{e9},\u{1f600},5,6\n".as_bytes()),
+            [fields(1, &["1", "2", "\u{e9}", "\u{1f600}", "5", "6"])]
+        );
     }
 
     #[test]

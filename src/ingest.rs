@@ -24,7 +24,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::csv_records::{Record, RecordSplitter};
+use crate::csv_records::{Record, RecordRef, RecordSplitter};
 use crate::error::Error;
 use crate::record::{self, RawBatchBuilder, raw_schema};
 
@@ -236,22 +236,23 @@ pub fn read_input(
     let mut builder = RawBatchBuilder::with_capacity(out.batch_size);
     let mut read = 0;
     loop {
-        let record = next_record(&mut records, &input.path)?;
-        let more = record.is_some();
-        if let Some(record) = record {
-            let lineage = (input.path.as_str(), position as i32, record.line());
-            match record {
-                Record::Fields { fields, .. } => {
-                    builder.push_fields(lineage, fields.iter().map(|f| Some(f.as_str())), None);
-                }
-                Record::Broken {
-                    reason, raw_text, ..
-                } => {
-                    builder.push_broken(lineage, reason, &raw_text);
-                }
+        let source = (input.path.as_str(), position as i32);
+        let more = next_with(&mut records, &input.path, |record| match record {
+            RecordRef::Fields(fields) => {
+                builder.push_fields(
+                    (source.0, source.1, fields.line()),
+                    fields.iter().map(Some),
+                    None,
+                );
             }
-            read += 1;
-        }
+            RecordRef::Broken {
+                line,
+                reason,
+                raw_text,
+            } => builder.push_broken((source.0, source.1, line), reason, &raw_text),
+        })?
+        .is_some();
+        read += u64::from(more);
         // Bounded in bytes too: a batch of huge records must not overflow
         // Arrow's 32-bit string offsets.
         let full = builder.len() >= out.batch_size || builder.text_bytes() >= MAX_BATCH_TEXT_BYTES;
@@ -280,8 +281,17 @@ pub fn next_record<R: Read>(
     records: &mut RecordSplitter<R>,
     path: &str,
 ) -> Result<Option<Record>, Error> {
+    next_with(records, path, |record| record.into_owned())
+}
+
+/// [`RecordSplitter::next_with`], a failed read naming the file and line.
+pub fn next_with<R: Read, T>(
+    records: &mut RecordSplitter<R>,
+    path: &str,
+    f: impl FnOnce(RecordRef<'_>) -> T,
+) -> Result<Option<T>, Error> {
     records
-        .next_record()
+        .next_with(f)
         .map_err(|e| Error::input(path, Some(records.line()), io_message(&e)))
 }
 

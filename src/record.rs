@@ -169,22 +169,45 @@ impl RawBatchBuilder {
         self.fields.iter_mut().for_each(StringBuilder::append_null);
     }
 
-    /// The batch so far; the builder starts again empty.
+    /// The batch so far; the builder starts again empty, with room for a
+    /// batch like this one. (Arrow's `finish` leaves a builder with no
+    /// capacity: the next batch would grow each column by doubling and
+    /// copying, 3% of `preprocess`'s CPU.)
     pub fn finish(&mut self) -> RecordBatch {
+        let full = std::mem::replace(self, self.sized_like());
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.source_input.finish()),
-            Arc::new(self.source_line.finish()),
-            Arc::new(self.field_count.finish()),
-            Arc::new(self.raw_record.finish()),
-            Arc::new(self.read_error.finish()),
+            Arc::new({ full.source_file }.finish()),
+            Arc::new({ full.source_input }.finish()),
+            Arc::new({ full.source_line }.finish()),
+            Arc::new({ full.field_count }.finish()),
+            Arc::new({ full.raw_record }.finish()),
+            Arc::new({ full.read_error }.finish()),
         ];
         columns.extend(
-            self.fields
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
+            full.fields
+                .into_iter()
+                .map(|mut b| Arc::new(b.finish()) as ArrayRef),
         );
         RecordBatch::try_new(raw_schema(), columns).expect("columns match raw_schema")
+    }
+
+    /// An empty builder with room for as many rows and bytes as this one
+    /// holds, and an eighth more.
+    fn sized_like(&self) -> Self {
+        let rows = self.len();
+        let like = |b: &StringBuilder| {
+            let bytes = b.values_slice().len();
+            StringBuilder::with_capacity(rows, bytes + bytes / 8)
+        };
+        Self {
+            source_file: like(&self.source_file),
+            source_input: Int32Builder::with_capacity(rows),
+            source_line: Int64Builder::with_capacity(rows),
+            field_count: Int32Builder::with_capacity(rows),
+            raw_record: like(&self.raw_record),
+            read_error: like(&self.read_error),
+            fields: std::array::from_fn(|i| like(&self.fields[i])),
+        }
     }
 }
 

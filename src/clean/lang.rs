@@ -176,6 +176,41 @@ pub fn detect_language(s: &str) -> Option<&'static str> {
     })
 }
 
+/// Platforms whose descriptions are the platform's own English text (`See
+/// posts, photos and more on Facebook.`), not the advertiser's.
+const BOILERPLATE_DESCRIPTIONS: [&str; 3] = ["facebook.com", "youtube.com", "instagram.com"];
+
+/// The language of a campaign (the `lang` column), from its title,
+/// description and registered domain. The title says most about the
+/// campaign; descriptions are often boilerplate (YouTube's and Facebook's
+/// are always English). So the title's script decides where a script is
+/// enough (a Hindi title over an English YouTube description is Hindi);
+/// elsewhere the detector reads title and description together, as more
+/// text makes it surer, except on the platforms of
+/// [`BOILERPLATE_DESCRIPTIONS`].
+///
+/// One function rather than SQL over [`script_language`] and
+/// [`detect_language`]: as `coalesce`, `CASE` and `concat_ws` the rule
+/// copied every batch's text columns three times (5% of `preprocess`).
+pub fn campaign_language(
+    title: Option<&str>,
+    description: Option<&str>,
+    domain: Option<&str>,
+) -> Option<&'static str> {
+    let lead = title.or(description)?;
+    if let Some(lang) = script_language(lead) {
+        return Some(lang);
+    }
+    match (title, description) {
+        (Some(title), Some(description))
+            if !domain.is_some_and(|d| BOILERPLATE_DESCRIPTIONS.contains(&d)) =>
+        {
+            detect_language(&[title, description].join(" "))
+        }
+        _ => detect_language(lead),
+    }
+}
+
 /// A language stop words can vote for: (stop-words list code, ISO 639-3
 /// code, the same language in whichlang when whichlang knows it).
 type VotingLanguage = (&'static str, &'static str, Option<whichlang::Lang>);
@@ -396,6 +431,32 @@ mod tests {
             ),
             Some("pol")
         );
+    }
+
+    #[test]
+    fn a_campaign_is_read_by_its_title_script_or_its_advertisers_text() {
+        let english = Some("Watch the full video and subscribe to the channel for more");
+        // The title's script wins over an English platform description.
+        assert_eq!(
+            campaign_language(Some("भागो पापा भागो"), english, Some("youtube.com")),
+            Some("hin")
+        );
+        // A title too short to tell: the description decides, unless it is
+        // the platform's own text.
+        let spanish = Some("Ofertas de verano y la mejor selección de zapatillas");
+        assert_eq!(
+            campaign_language(Some("Nike"), spanish, Some("nike.com")),
+            Some("spa")
+        );
+        assert_eq!(
+            campaign_language(Some("Nike"), spanish, Some("facebook.com")),
+            None
+        );
+        assert_eq!(
+            campaign_language(None, spanish, Some("facebook.com")),
+            Some("spa")
+        );
+        assert_eq!(campaign_language(None, None, None), None);
     }
 
     #[test]

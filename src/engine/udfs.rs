@@ -1,10 +1,11 @@
 //! Scalar UDFs that put the [`crate::clean`] rules into SQL. One generic
-//! struct serves every string-to-string rule; `split_keywords` returns a list.
+//! struct serves every string-to-string rule; `split_keywords` returns a
+//! list, and `campaign_language` reads three columns.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ListBuilder, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
 use datafusion::common::{Result, exec_err};
@@ -56,6 +57,16 @@ impl TextRule {
         }
     }
 
+    /// Room for the rule's output over `input`: URLs and texts keep about
+    /// their length, the others are short names. (A builder that has to
+    /// grow copies everything it holds each time.)
+    fn output_bytes(self, input: &ArrayRef) -> usize {
+        match self {
+            Self::CanonicalUrl | Self::NormalizeText => text_bytes(input),
+            _ => input.len() * 16,
+        }
+    }
+
     fn apply(self, s: &str) -> Option<Cow<'_, str>> {
         match self {
             Self::CanonicalUrl => url::canonical_url(s).map(Cow::Owned),
@@ -89,7 +100,7 @@ impl ScalarUDFImpl for TextRuleUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = single_arg(self.name(), args)?;
-        let mut out = StringBuilder::with_capacity(input.len(), input.len() * 32);
+        let mut out = StringBuilder::with_capacity(input.len(), self.rule.output_bytes(&input));
         for_each_str(&input, |value| {
             out.append_option(value.and_then(|s| self.rule.apply(s)))
         })?;
@@ -119,7 +130,8 @@ impl ScalarUDFImpl for SplitKeywords {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = single_arg(self.name(), args)?;
-        let mut out = ListBuilder::new(StringBuilder::new());
+        let values = StringBuilder::with_capacity(input.len(), text_bytes(&input));
+        let mut out = ListBuilder::with_capacity(values, input.len());
         for_each_str(&input, |value| {
             for keyword in value.map(text::split_keywords).unwrap_or_default() {
                 out.values().append_value(keyword);
@@ -132,6 +144,46 @@ impl ScalarUDFImpl for SplitKeywords {
     }
 }
 
+/// `campaign_language(title, description, domain)`: the `lang` column
+/// ([`lang::campaign_language`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CampaignLanguage {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CampaignLanguage {
+    fn name(&self) -> &str {
+        "campaign_language"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let Ok([title, description, domain]) = <[ColumnarValue; 3]>::try_from(args.args) else {
+            return exec_err!("`campaign_language` takes three arguments");
+        };
+        let (title, description, domain) = (
+            title.into_array(rows)?,
+            description.into_array(rows)?,
+            domain.into_array(rows)?,
+        );
+        let (title, description, domain) = (
+            str_values(&title)?,
+            str_values(&description)?,
+            str_values(&domain)?,
+        );
+        let mut out = StringBuilder::with_capacity(rows, rows * 4);
+        for ((title, description), domain) in title.into_iter().zip(description).zip(domain) {
+            out.append_option(lang::campaign_language(title, description, domain));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 fn single_arg(name: &str, args: ScalarFunctionArgs) -> Result<ArrayRef> {
     let rows = args.number_rows;
     match <[ColumnarValue; 1]>::try_from(args.args) {
@@ -140,8 +192,15 @@ fn single_arg(name: &str, args: ScalarFunctionArgs) -> Result<ArrayRef> {
     }
 }
 
+/// The values of a string array of any of Arrow's three string types.
+fn str_values(array: &ArrayRef) -> Result<Vec<Option<&str>>> {
+    let mut values = Vec::with_capacity(array.len());
+    for_each_str(array, |value| values.push(value))?;
+    Ok(values)
+}
+
 /// Calls `f` with each value of a string array of any of Arrow's three string types.
-fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+fn for_each_str<'a>(array: &'a ArrayRef, mut f: impl FnMut(Option<&'a str>)) -> Result<()> {
     match array.data_type() {
         DataType::Utf8 => as_string_array(array)?.iter().for_each(f),
         DataType::LargeUtf8 => as_large_string_array(array)?.iter().for_each(f),
@@ -150,6 +209,16 @@ fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()>
         other => return exec_err!("expected a string argument, got `{other}`"),
     }
     Ok(())
+}
+
+/// Bytes of text in a string array of any of Arrow's three string types.
+fn text_bytes(array: &ArrayRef) -> usize {
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().values().len(),
+        DataType::LargeUtf8 => array.as_string::<i64>().values().len(),
+        DataType::Utf8View => array.as_string_view().total_bytes_len(),
+        _ => 0,
+    }
 }
 
 fn string_signature() -> Signature {
@@ -176,6 +245,13 @@ pub fn all() -> Vec<ScalarUDF> {
         .collect();
     udfs.push(ScalarUDF::new_from_impl(SplitKeywords {
         signature: string_signature(),
+    }));
+    udfs.push(ScalarUDF::new_from_impl(CampaignLanguage {
+        signature: Signature::uniform(
+            3,
+            vec![DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8],
+            Volatility::Immutable,
+        ),
     }));
     udfs
 }

@@ -89,6 +89,15 @@ proptest! {
     }
 
     #[test]
+    fn campaign_language_is_total(
+        title in proptest::option::of(any::<String>()),
+        description in proptest::option::of(any::<String>()),
+        domain in proptest::option::of(prop_oneof![Just("youtube.com".to_string()), any::<String>()]),
+    ) {
+        let _ = lang::campaign_language(title.as_deref(), description.as_deref(), domain.as_deref());
+    }
+
+    #[test]
     fn text_rules_are_total(raw in any::<String>(), max in 0usize..64) {
         if let Some(clean) = text::normalize_text(&raw) {
             prop_assert!(!clean.is_empty());
