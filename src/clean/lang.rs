@@ -155,7 +155,11 @@ static DETECTOR: std::sync::LazyLock<super::trigrams::Detector> =
 /// The likely language of `s` as an ISO 639-3 code (`eng`, `deu`, `hin`, ...),
 /// or `None` when the text is too short or ambiguous to tell.
 pub fn detect_language(s: &str) -> Option<&'static str> {
-    let script = dominant_script(s)?;
+    detect_in_script(s, dominant_script(s)?)
+}
+
+/// [`detect_language`] of `s`, whose dominant script is `script`.
+fn detect_in_script(s: &str, script: Script) -> Option<&'static str> {
     if let Some(lang) = language_of_script(script, s) {
         return Some(lang);
     }
@@ -198,7 +202,10 @@ pub fn campaign_language(
     domain: Option<&str>,
 ) -> Option<&'static str> {
     let lead = title.or(description)?;
-    if let Some(lang) = script_language(lead) {
+    // Found once: reading every letter's script is the costly part for
+    // non-Latin text.
+    let script = dominant_script(lead);
+    if let Some(lang) = script.and_then(|script| language_of_script(script, lead)) {
         return Some(lang);
     }
     match (title, description) {
@@ -207,7 +214,7 @@ pub fn campaign_language(
         {
             detect_language(&[title, description].join(" "))
         }
-        _ => detect_language(lead),
+        _ => detect_in_script(lead, script?),
     }
 }
 
