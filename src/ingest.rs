@@ -235,12 +235,12 @@ pub fn read_input(
     read_header(&mut records, &input.path)?;
     let mut builder = RawBatchBuilder::with_capacity(out.batch_size);
     let mut read = 0;
+    let (path, position) = (input.path.as_str(), position as i32);
     loop {
-        let source = (input.path.as_str(), position as i32);
-        let more = next_with(&mut records, &input.path, |record| match record {
+        let more = next_with(&mut records, path, |record| match record {
             RecordRef::Fields(fields) => {
                 builder.push_fields(
-                    (source.0, source.1, fields.line()),
+                    (path, position, fields.line()),
                     fields.iter().map(Some),
                     None,
                 );
@@ -249,7 +249,7 @@ pub fn read_input(
                 line,
                 reason,
                 raw_text,
-            } => builder.push_broken((source.0, source.1, line), reason, &raw_text),
+            } => builder.push_broken((path, position, line), reason, &raw_text),
         })?
         .is_some();
         read += u64::from(more);
