@@ -117,6 +117,25 @@ mod tests {
     }
 
     #[test]
+    fn only_printable_ascii_with_single_inner_spaces_is_already_clean() {
+        for clean in ["", "a", "a b", "Summer sale - 50% off!"] {
+            assert!(is_clean_ascii(clean), "{clean:?}");
+        }
+        for dirty in [
+            " ",
+            " a",
+            "a ",
+            "a  b",
+            "a&b",
+            "a\tb",
+            "caf\u{e9}",
+            "\u{7f}",
+        ] {
+            assert!(!is_clean_ascii(dirty), "{dirty:?}");
+        }
+    }
+
+    #[test]
     fn clean_ascii_is_borrowed_untouched() {
         let s = "Hy-Vee Deals";
         assert!(matches!(normalize_text(s), Some(Cow::Borrowed(_))));
