@@ -282,9 +282,9 @@ impl Rewrite {
 
 /// The rewrites of the `keyed` files given each one's losers and rows, and
 /// the rows of the final files among them that hold none (left as they
-/// are). A
-/// directory's staged files are merged in groups of at most `max_rows`, so
-/// when every row was staged the rewrites still spread over the cores.
+/// are). A directory's staged files are merged in groups of at most
+/// `max_rows`, so when every row was staged the rewrites still spread over
+/// the cores.
 fn rewrites(
     keyed: Vec<PathBuf>,
     by_file: Vec<Vec<u32>>,

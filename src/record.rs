@@ -174,17 +174,22 @@ impl RawBatchBuilder {
     /// capacity: the next batch would grow each column by doubling and
     /// copying, 3% of `preprocess`'s CPU.)
     pub fn finish(&mut self) -> RecordBatch {
-        let full = std::mem::replace(self, self.sized_like());
+        std::mem::replace(self, self.sized_like()).into_batch()
+    }
+
+    /// The batch, when no other follows (one micro-batch's records): no
+    /// room is set aside for a next one.
+    pub fn into_batch(self) -> RecordBatch {
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new({ full.source_file }.finish()),
-            Arc::new({ full.source_input }.finish()),
-            Arc::new({ full.source_line }.finish()),
-            Arc::new({ full.field_count }.finish()),
-            Arc::new({ full.raw_record }.finish()),
-            Arc::new({ full.read_error }.finish()),
+            Arc::new({ self.source_file }.finish()),
+            Arc::new({ self.source_input }.finish()),
+            Arc::new({ self.source_line }.finish()),
+            Arc::new({ self.field_count }.finish()),
+            Arc::new({ self.raw_record }.finish()),
+            Arc::new({ self.read_error }.finish()),
         ];
         columns.extend(
-            full.fields
+            self.fields
                 .into_iter()
                 .map(|mut b| Arc::new(b.finish()) as ArrayRef),
         );

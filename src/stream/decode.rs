@@ -91,7 +91,7 @@ pub fn decode(
         }
     }
     Decoded {
-        raw: builder.finish(),
+        raw: builder.into_batch(),
         rejected,
     }
 }
