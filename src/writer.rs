@@ -20,7 +20,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 type Result<T> = std::result::Result<T, parquet::errors::ParquetError>;
@@ -38,6 +38,11 @@ pub struct SinkOptions {
     /// (ids, times, titles, URLs), so a dictionary is built only to overflow and be
     /// dropped, and interning the values cost ~3% of `preprocess`.
     pub plain_columns: Vec<String>,
+    /// Free-text columns (titles, URLs): without a dictionary, as
+    /// [`Self::plain_columns`], and without min/max statistics. A page's
+    /// smallest and largest title never rule it out of a query, and
+    /// comparing every value to find them was ~1.5% of `preprocess`.
+    pub free_text_columns: Vec<String>,
     /// Memory the sink's open files may hold in unfinished row groups; past
     /// it, the largest is written out early (a smaller row group). Without
     /// it, a writer per partition and month each buffering a whole row
@@ -55,6 +60,7 @@ impl Default for SinkOptions {
             max_rows_per_file: 2_000_000,
             bloom_columns: Vec::new(),
             plain_columns: Vec::new(),
+            free_text_columns: Vec::new(),
             max_buffered_bytes: 128 << 20,
             staging: false,
         }
@@ -86,9 +92,15 @@ impl SinkOptions {
             .set_created_by(format!("adlens {}", env!("CARGO_PKG_VERSION")));
         // A staging copy is read once: dictionaries would only cost time.
         builder = builder.set_dictionary_enabled(!self.staging);
-        for column in &self.plain_columns {
+        for column in self.plain_columns.iter().chain(&self.free_text_columns) {
             builder =
                 builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+        }
+        for column in &self.free_text_columns {
+            builder = builder.set_column_statistics_enabled(
+                ColumnPath::from(column.as_str()),
+                EnabledStatistics::None,
+            );
         }
         for column in &self.bloom_columns {
             let path = ColumnPath::from(column.as_str());

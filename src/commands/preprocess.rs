@@ -64,18 +64,12 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     let sink = SinkOptions {
         row_group_rows: args.row_group_rows,
         bloom_columns: vec!["campaign_id".into()],
-        plain_columns: [
-            "campaign_id",
-            "created_at",
-            "source_line",
-            "raw_url",
-            "url",
-            "title",
-            "description",
-            "raw_text",
-        ]
-        .map(String::from)
-        .to_vec(),
+        plain_columns: ["campaign_id", "created_at", "source_line"]
+            .map(String::from)
+            .to_vec(),
+        free_text_columns: ["raw_url", "url", "title", "description", "raw_text"]
+            .map(String::from)
+            .to_vec(),
         ..SinkOptions::default()
     };
     // Handlers are installed now, before anything is written: `ctrl_c()`

@@ -292,7 +292,8 @@ fn an_interrupted_run_leaves_the_previous_output_and_says_so() {
 
 /// The cleaning pass writes cheap LZ4 staging copies of the campaigns that
 /// the duplicate pass rewrites: none may reach the output. Every published
-/// file is zstd and carries its `campaign_id` bloom filter.
+/// file is zstd and carries its `campaign_id` bloom filter; the ids have
+/// min/max statistics (they prune), the free-text columns none.
 #[test]
 fn published_files_are_zstd_with_the_id_bloom_filter() {
     use parquet::basic::Compression;
@@ -323,6 +324,17 @@ fn published_files_are_zstd_with_the_id_bloom_filter() {
                     .find(|c| c.column_path().string() == "campaign_id")
                     .unwrap();
                 assert!(id.bloom_filter_offset().is_some(), "{}", file.display());
+                for column in group.columns() {
+                    let name = column.column_path().string();
+                    let free_text = ["raw_url", "url", "title", "description", "raw_text"];
+                    if free_text.contains(&name.as_str()) {
+                        assert!(column.statistics().is_none(), "{}: {name}", file.display());
+                    }
+                }
+                if table == "campaigns" {
+                    let min = id.statistics().and_then(|s| s.min_bytes_opt());
+                    assert!(min.is_some(), "{}: campaign_id min", file.display());
+                }
             }
         }
     }
