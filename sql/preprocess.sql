@@ -9,7 +9,8 @@
 --
 -- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
 -- `normalize_text`, `split_keywords`, `text_script`, `campaign_language`) are
--- documented in `src/clean/`.
+-- documented in `src/clean/`; `month_of` (the `YYYY-MM` of a timestamp) in
+-- `src/engine/udfs.rs`.
 CREATE OR REPLACE VIEW cleaned_campaigns AS
 WITH typed AS (
     SELECT
@@ -68,7 +69,7 @@ SELECT
     text_script(coalesce(title, description))          AS script,
     campaign_language(title, description,
                       registered_domain(url_host(url))) AS lang,
-    to_char(created_at, '%Y-%m')                       AS month,
+    month_of(created_at)                               AS month,
     source_file,
     source_input,
     source_line,

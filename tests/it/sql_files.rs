@@ -103,3 +103,34 @@ async fn preprocess_sql_judges_every_record_once() {
         "kept rows carry no raw text"
     );
 }
+
+/// `month_of` (the `month` column) is `to_char(t, '%Y-%m')` for every
+/// timestamp: before the epoch, in year 1, past year 9999 and before year
+/// 0 too, and NULL for NULL.
+#[tokio::test]
+async fn month_of_is_the_year_and_month_of_to_char() {
+    let ctx = session_with("SELECT 1").await;
+    let micros = [
+        "0",
+        "-1",
+        "1675209599000000",
+        "-62135596800000000",
+        "253402300799999999",
+        "253402300800000000",
+        "-100000000000000000",
+        "NULL",
+    ];
+    let values: Vec<String> = micros.iter().map(|m| format!("({m})")).collect();
+    let sql = format!(
+        "SELECT month_of(t) AS ours, to_char(t, '%Y-%m') AS theirs FROM \
+         (SELECT to_timestamp_micros(CAST(column1 AS BIGINT)) AS t FROM (VALUES {}))",
+        values.join(", ")
+    );
+    let rows = collect(&ctx, &sql).await;
+    let ours = strings(&rows, "ours");
+    assert_eq!(ours, strings(&rows, "theirs"));
+    assert_eq!(ours.len(), micros.len());
+    assert_eq!(ours[1].as_deref(), Some("1969-12"));
+    assert_eq!(ours[2].as_deref(), Some("2023-01"));
+    assert_eq!(ours[7], None);
+}
