@@ -9,8 +9,9 @@
 --
 -- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
 -- `normalize_text`, `split_keywords`, `text_script`, `campaign_language`) are
--- documented in `src/clean/`; `month_of` (the `YYYY-MM` of a timestamp) in
--- `src/engine/udfs.rs`.
+-- documented in `src/clean/`; `nonblank` (`nullif(trim(x), '')` without
+-- copying what has no edge spaces) and `month_of` (the `YYYY-MM` of a
+-- timestamp) in `src/engine/udfs.rs`.
 CREATE OR REPLACE VIEW cleaned_campaigns AS
 WITH typed AS (
     SELECT
@@ -28,7 +29,7 @@ WITH typed AS (
         description                                    AS in_description,
         try_cast(trim(id) AS BIGINT)                   AS campaign_id,
         try_cast(trim(creation_time) AS TIMESTAMP(6))  AS created_at,
-        nullif(trim(url), '')                          AS raw_url,
+        nonblank(url)                                  AS raw_url,
         canonical_url(url)                             AS url,
         normalize_text(title)                          AS title,
         split_keywords(keywords)                       AS keywords,

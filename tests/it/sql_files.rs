@@ -134,3 +134,24 @@ async fn month_of_is_the_year_and_month_of_to_char() {
     assert_eq!(ours[2].as_deref(), Some("2023-01"));
     assert_eq!(ours[7], None);
 }
+
+/// `nonblank(x)` (the `raw_url` column) is `nullif(trim(x), '')`: spaces off
+/// the edges only, NULL for nothing left; for text stored as `Utf8` and as
+/// `Utf8View`.
+#[tokio::test]
+async fn nonblank_is_nullif_of_trim() {
+    let ctx = session_with("SELECT 1").await;
+    for text_type in ["Utf8", "Utf8View"] {
+        let sql = format!(
+            "SELECT nonblank(x) AS ours, nullif(trim(x), '') AS theirs FROM \
+             (SELECT arrow_cast(column1, '{text_type}') AS x FROM (VALUES \
+             ('https://a.io/'), (' https://a.io/ '), (''), ('   '), (NULL), (' \tb\t '), ('c')))"
+        );
+        let rows = collect(&ctx, &sql).await;
+        let ours = strings(&rows, "ours");
+        assert_eq!(ours, strings(&rows, "theirs"), "{text_type}");
+        assert_eq!(ours[1].as_deref(), Some("https://a.io/"));
+        assert_eq!(ours[5].as_deref(), Some("\tb\t"));
+        assert_eq!(&ours[2..5], &[None, None, None]);
+    }
+}
