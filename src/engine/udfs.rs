@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBuilder};
+use arrow::array::{
+    Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBuilder, new_null_array,
+};
 use arrow::datatypes::{DataType, Field, TimeUnit, TimestampMicrosecondType};
 use chrono::Datelike;
 use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
@@ -260,7 +262,15 @@ impl ScalarUDFImpl for MonthOf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = single_arg(self.name(), args)?;
-        let micros = input.as_primitive::<TimestampMicrosecondType>();
+        if input.data_type() == &DataType::Null {
+            return Ok(ColumnarValue::Array(new_null_array(
+                &DataType::Utf8,
+                input.len(),
+            )));
+        }
+        let Some(micros) = input.as_primitive_opt::<TimestampMicrosecondType>() else {
+            return exec_err!("`month_of` takes a timestamp, got `{}`", input.data_type());
+        };
         let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 7);
         for value in micros {
             match value.and_then(chrono::DateTime::from_timestamp_micros) {

@@ -133,6 +133,15 @@ async fn month_of_is_the_year_and_month_of_to_char() {
     assert_eq!(ours[1].as_deref(), Some("1969-12"));
     assert_eq!(ours[2].as_deref(), Some("2023-01"));
     assert_eq!(ours[7], None);
+    // Other types are coerced or refused when planned, never a panic.
+    let nothing = collect(&ctx, "SELECT month_of(NULL) AS m").await;
+    assert_eq!(strings(&nothing, "m"), [None]);
+    let text = ctx.sql("SELECT month_of('soon') AS m").await;
+    let refused = match text {
+        Ok(frame) => frame.collect().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(refused, "a text is not a timestamp");
 }
 
 /// `nonblank(x)` (the `raw_url` column) is `nullif(trim(x), '')`: spaces off
