@@ -11,6 +11,7 @@ use adlens::id_scan;
 use adlens::model::dmm::{self, DmmParams, Vocabulary};
 use adlens::model::features::{CampaignText, FeatureParams};
 use adlens::model::online::{EventKind, Forget, OnlineParams, OnlineTopics};
+use adlens::record::RAW_FIELDS;
 use adlens::storage::{self, Location};
 use adlens::stream::decode::{Envelope, InputFormat, decode};
 use proptest::prelude::*;
@@ -156,6 +157,9 @@ proptest! {
     /// Every id the reader gives a record is among those the id scan finds
     /// (as often or more), however the file is cut into ranges: a record
     /// the scan misses would be written unstaged next to its duplicate.
+    /// Only a record of all six fields gets an id (others are `ragged_row`):
+    /// one whose quoted id runs to the end of the file has two, and the
+    /// scan rightly gives it none.
     #[test]
     fn the_id_scan_sees_every_id_the_reader_finds(bytes in prop_oneof![
             prop::collection::vec(prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'),
@@ -167,7 +171,7 @@ proptest! {
         while let Some(record) = splitter.next_record().unwrap() {
             // A line break in the timestamp makes it `bad_timestamp`.
             if let Record::Fields { fields, .. } = record
-                && fields.len() >= 2
+                && fields.len() == RAW_FIELDS.len()
                 && !fields[0].contains(['\r', '\n'])
                 && let Some(id) = id_scan::id_value(fields[1].as_bytes())
             {
