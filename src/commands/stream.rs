@@ -36,6 +36,7 @@ use crate::reject::RejectReason;
 use crate::stream::checkpoint::{Checkpoint, OnlineState};
 use crate::stream::decode::{self, Envelope};
 use crate::stream::receive::{self, Received, Receiving};
+use crate::stream::status::{Status, Totals};
 use crate::stream::tables::{Refusal, StreamTables};
 use crate::stream::watch::ModelWatch;
 use crate::stream::{self, Cleaner, DeadLetter, Refused, ResultRecord, Scored};
@@ -98,20 +99,6 @@ const QUIET: Duration = Duration::from_millis(50);
 /// Results in flight past which the loop waits for their acknowledgements
 /// before the next checkpoint is due, bounding the memory they hold.
 const MAX_IN_FLIGHT: usize = 200_000;
-
-/// Totals for the status lines and the final summary.
-#[derive(Debug, Default)]
-struct Totals {
-    consumed: u64,
-    scored: u64,
-    dead_lettered: u64,
-    outliers: u64,
-    latencies_ms: Vec<f64>,
-    models: Vec<String>,
-    /// From the first record received to the last batch acknowledged.
-    first_record: Option<Instant>,
-    last_done: Option<Instant>,
-}
 
 struct Stream<'a> {
     args: &'a StreamArgs,
@@ -309,8 +296,11 @@ impl<'a> Stream<'a> {
                 self.settle(stop).await?;
             }
             if self.progress && self.status.due() {
-                self.status
-                    .print(&self.totals, self.consumer.context().lag(), &self.model);
+                self.status.print(
+                    &self.totals,
+                    self.consumer.context().lag(),
+                    &self.model.meta.version,
+                );
             }
         }
         match cleaning {
@@ -729,7 +719,7 @@ impl<'a> Stream<'a> {
             self.totals.last_done = Some(Instant::now());
         }
         if self.progress {
-            eprintln!("{}", summary(&self.totals));
+            eprintln!("{}", self.totals.summary());
         }
         closed
     }
@@ -744,98 +734,9 @@ struct EventRecord<'a> {
     event_time: &'a str,
 }
 
-/// Periodic status line on stderr.
-#[derive(Debug)]
-struct Status {
-    every: Option<Duration>,
-    last: Instant,
-    consumed_then: u64,
-    latencies_seen: usize,
-}
-
-impl Status {
-    fn new(secs: u64) -> Self {
-        Self {
-            every: (secs > 0).then(|| Duration::from_secs(secs)),
-            last: Instant::now(),
-            consumed_then: 0,
-            latencies_seen: 0,
-        }
-    }
-
-    fn due(&self) -> bool {
-        self.every.is_some_and(|every| self.last.elapsed() >= every)
-    }
-
-    fn print(&mut self, totals: &Totals, lag: i64, model: &Model) {
-        let secs = self.last.elapsed().as_secs_f64();
-        let rate = (totals.consumed - self.consumed_then) as f64 / secs.max(1e-9);
-        let recent = &totals.latencies_ms[self.latencies_seen..];
-        let lag = if lag < 0 {
-            "?".to_string()
-        } else {
-            lag.to_string()
-        };
-        eprintln!(
-            "stream: {} records ({rate:.0}/s), {} dead-lettered, lag {lag}, batch p50 {:.0} ms p99 {:.0} ms, model {}",
-            totals.consumed,
-            totals.dead_lettered,
-            percentile(recent, 0.5),
-            percentile(recent, 0.99),
-            model.meta.version
-        );
-        self.last = Instant::now();
-        self.consumed_then = totals.consumed;
-        self.latencies_seen = totals.latencies_ms.len();
-    }
-}
-
 /// Scores cleaned records with a frozen model, on a blocking thread (it is
 /// all CPU): in the background task (`prepare`) or, after a model swap, in
 /// `finish`.
 async fn score_frozen(model: Arc<Model>, cleaned: Vec<arrow::array::RecordBatch>) -> Scoring {
     tokio::task::spawn_blocking(move || stream::score(&model, &cleaned)).await?
-}
-
-fn summary(totals: &Totals) -> String {
-    let busy = match (totals.first_record, totals.last_done) {
-        (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
-        _ => 0.0,
-    };
-    format!(
-        "stream: done: {} consumed in {busy:.1}s ({:.0} records/s), {} scored, {} dead-lettered, {} outliers, {} batches (p50 {:.0} ms, p99 {:.0} ms), models {}",
-        totals.consumed,
-        totals.consumed as f64 / busy.max(1e-9),
-        totals.scored,
-        totals.dead_lettered,
-        totals.outliers,
-        totals.latencies_ms.len(),
-        percentile(&totals.latencies_ms, 0.5),
-        percentile(&totals.latencies_ms, 0.99),
-        totals.models.join(" -> ")
-    )
-}
-
-/// The `q` quantile (nearest rank) of unsorted values; 0 when empty.
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
 }

@@ -5,11 +5,12 @@
 //! score` does ([`score`]), and appended to the Parquet tables of [`tables`];
 //! [`watch`] swaps in a retrained model between micro-batches, and
 //! [`checkpoint`] makes finished micro-batches durable before offsets are
-//! committed.
+//! committed; [`status`] reports progress.
 
 pub mod checkpoint;
 pub mod decode;
 pub mod receive;
+pub mod status;
 pub mod tables;
 pub mod watch;
 
