@@ -11,7 +11,8 @@ pub struct Totals {
     pub scored: u64,
     pub dead_lettered: u64,
     pub outliers: u64,
-    /// Each micro-batch's time from received to acknowledged.
+    /// Each micro-batch's time from its hand-over for cleaning to its
+    /// results sent to the producer and appended to the tables.
     pub latencies_ms: Vec<f64>,
     /// The model versions used, in order.
     pub models: Vec<String>,
