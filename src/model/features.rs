@@ -107,7 +107,7 @@ pub fn text_tokens(text: &str, mut emit: impl FnMut(&str)) {
         }
         flush(&mut run, &mut emit);
         let lower = lower_case(word, &mut lower_buf);
-        let useful = char_count_at_least_2(lower)
+        let useful = has_chars(lower, 2)
             && !lower
                 .chars()
                 .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
@@ -134,9 +134,9 @@ fn lower_case<'a>(word: &str, buf: &'a mut String) -> &'a str {
     buf
 }
 
-/// Whether `s` has at least two characters.
-fn char_count_at_least_2(s: &str) -> bool {
-    s.chars().nth(1).is_some()
+/// Whether `s` has at least `n` (> 0) characters, counting no further.
+fn has_chars(s: &str, n: usize) -> bool {
+    s.chars().nth(n - 1).is_some()
 }
 
 /// Path words of a URL: letters-only pieces of three or more characters.
@@ -146,7 +146,7 @@ fn path_tokens(url: &str, mut emit: impl FnMut(&str)) {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let mut buf = String::new();
     for piece in path.split(|c: char| !c.is_alphanumeric()) {
-        if piece.chars().nth(2).is_some()
+        if has_chars(piece, 3)
             && piece.chars().any(char::is_alphabetic)
             && !piece.chars().any(|c| c.is_ascii_digit())
         {
