@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{and, cast, filter_record_batch, is_null, not};
+use arrow::compute::{and, cast, filter, filter_record_batch, is_null, not};
 use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlanProperties;
@@ -70,6 +70,7 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
         free_text_columns: ["raw_url", "url", "title", "description", "raw_text"]
             .map(String::from)
             .to_vec(),
+        fast_compression_columns: vec!["raw_url".into()],
         ..SinkOptions::default()
     };
     // Handlers are installed now, before anything is written: `ctrl_c()`
@@ -434,13 +435,14 @@ impl PartitionTargets {
                     .collect()
             }
         };
-        self.staged.write(&filter_record_batch(batch, &staged)?)?;
-        let finals = filter_record_batch(batch, &and(kept, &not(&staged)?)?)?;
-        let column = finals
+        self.staged.write_selected(batch, &staged)?;
+        let finals = and(kept, &not(&staged)?)?;
+        let ids = batch
             .column_by_name("campaign_id")
             .context("no campaign_id column")?;
-        final_ids.extend(column.as_primitive::<Int64Type>().values().iter());
-        Ok(self.campaigns.write(&finals)?)
+        let ids = filter(ids, &finals)?;
+        final_ids.extend(ids.as_primitive::<Int64Type>().values().iter());
+        Ok(self.campaigns.write_selected(batch, &finals)?)
     }
 }
 
