@@ -35,6 +35,11 @@ impl EnvVars {
     /// `scripts/broker.sh`, not by adlens).
     pub const ADLENS_BROKER_BIN: &'static str = "ADLENS_BROKER_BIN";
 
+    /// Where `make broker` and `make s3` install the test services (read by
+    /// the tests and `scripts/broker.sh`, `scripts/s3.sh`, not by adlens;
+    /// default `~/.cache/adlens`).
+    pub const ADLENS_CACHE: &'static str = "ADLENS_CACHE";
+
     /// All the variables adlens itself reads, for tools (and tests) that need a clean environment.
     pub const ALL: [&'static str; 12] = [
         Self::ADLENS_LOG,

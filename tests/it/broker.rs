@@ -18,11 +18,7 @@ fn broker_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os(adlens::env::EnvVars::ADLENS_BROKER_BIN) {
         return bin.into();
     }
-    let cache = std::env::var_os("ADLENS_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/adlens"),
-        PathBuf::from,
-    );
-    let bin = cache.join("tansu-0.6.0/tansu");
+    let bin = crate::support::cache().join("tansu-0.6.0/tansu");
     assert!(
         bin.exists(),
         "no broker at `{}`: run `make broker` (or set ADLENS_BROKER_BIN)",

@@ -388,8 +388,8 @@ impl Drop for S3 {
 }
 
 /// Where `make broker` and `make s3` install (`ADLENS_CACHE` or `~/.cache/adlens`).
-fn cache() -> PathBuf {
-    std::env::var_os("ADLENS_CACHE").map_or_else(
+pub fn cache() -> PathBuf {
+    std::env::var_os(adlens::env::EnvVars::ADLENS_CACHE).map_or_else(
         || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/adlens"),
         PathBuf::from,
     )
