@@ -16,6 +16,7 @@ use crate::cli::BatchArgs;
 use crate::cluster;
 use crate::engine::{self, EngineConfig};
 use crate::error::Error;
+use crate::layout::StagedDir;
 use crate::manifest::Manifest;
 use crate::model::artifact::{Algorithm, Clusters};
 use crate::model::dmm::DmmParams;
@@ -48,25 +49,9 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     }
     let rows = manifest.counts.rows_out;
     if rows == 0 {
-        return Err(Error::input(
-            args.data.display().to_string(),
-            None,
-            "no campaigns to train on",
-        )
-        .into());
+        let data = args.data.display().to_string();
+        return Err(Error::input(data, None, "no campaigns to train on").into());
     }
-    let params = FeatureParams {
-        dim: args.dim.max(2),
-        ..FeatureParams::default()
-    };
-    let options = TrainOptions {
-        init: args.init,
-        n_runs: args.n_runs,
-        batch_rows: args.batch_rows,
-        max_steps: args.max_iterations,
-        tolerance: args.tolerance,
-        seed: args.seed,
-    };
     let ctx = engine::session(&EngineConfig::default())?;
     let rate = (args.sample_rows as f64 / rows as f64).min(1.0);
     let texts = cluster::sample_texts(&ctx, &args.data, rate, args.seed)
@@ -74,72 +59,23 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         .context("sampling campaigns")?;
     tracing::info!("sampled {} of {rows} campaigns", texts.len());
     let sampled = Instant::now();
-    let algorithm = Algorithm::from(args.algorithm);
-    let k_given = parse_k(&args.k)?;
-    let dmm = (algorithm == Algorithm::Dmm).then(|| dmm_params(args, k_given));
-    let (clusters, k_curve, steps, init) = match &dmm {
-        None => {
-            let sample = cluster::vectorize(&texts, &params);
-            let (k, k_curve) = choose_k(args, k_given, &sample.vectors, params.dim, &options)?;
-            let (centroids, steps) = cluster::train(&sample.vectors, params.dim, k, &options)?;
-            let clusters = Clusters::Centroids {
-                vectorizer: sample.vectorizer,
-                centroids: Centroids::new(centroids),
-            };
-            (clusters, k_curve, steps, args.init.name())
-        }
-        Some(dmm) => {
-            let mixture = cluster::train_mixture(&texts, &params, dmm);
-            anyhow::ensure!(
-                mixture.docs > 0,
-                "no sampled campaign has a word shared with another: nothing to cluster"
-            );
-            let clusters = Clusters::Mixture {
-                vocabulary: mixture.vocabulary,
-                counts: mixture.counts,
-                radius: mixture.radius,
-            };
-            (
-                clusters,
-                Vec::new(),
-                args.iterations as u64,
-                mixture.init.name(),
-            )
-        }
-    };
+    let fit = fit(args, &texts)?;
     let trained = Instant::now();
-    let k = clusters.len();
-
-    let version = version_name(&manifest_sha256, args, k);
-    let meta = ModelMeta {
-        format_version: model::FORMAT_VERSION,
-        version: version.clone(),
-        adlens_version: env!("CARGO_PKG_VERSION").into(),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        algorithm,
-        k,
-        dmm,
-        seed: args.seed,
-        features: params,
-        training: TrainingInfo {
-            data_dir: args.data.display().to_string(),
-            manifest_sha256,
-            manifest,
-            rows,
-            sampled_rows: texts.len() as u64,
-            init: init.into(),
-            n_runs: args.n_runs,
-            batch_rows: args.batch_rows,
-            steps,
-            tolerance: args.tolerance,
-        },
-        inertia: 0.0,
-        clusters: Vec::new(),
-        timings_ms: Default::default(),
-        k_curve,
+    let version = version_name(&manifest_sha256, args, fit.clusters.len());
+    let training = TrainingInfo {
+        data_dir: args.data.display().to_string(),
+        manifest_sha256,
+        manifest,
+        rows,
+        sampled_rows: texts.len() as u64,
+        init: fit.init.into(),
+        n_runs: args.n_runs,
+        batch_rows: args.batch_rows,
+        steps: fit.steps,
+        tolerance: args.tolerance,
     };
-    let mut model = Model { meta, clusters };
-    let ctx = crate::engine::session(&crate::engine::EngineConfig::default())?;
+    let mut model = fit.into_model(args, version.clone(), training);
+    let ctx = engine::session(&EngineConfig::default())?;
     let (assigned, staged) =
         cluster::score_into(&ctx, &args.data, Arc::new(model.clone()), None).await?;
     model.meta.inertia = assigned.inertia;
@@ -151,29 +87,132 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         ("score".to_string(), ms(trained.elapsed())),
     ]
     .into();
+    publish(args, &model, staged)?;
+    print!("{}", cluster_table(&model)?);
+    if progress {
+        eprintln!(
+            "model {version}: k={}, {} sampled rows, {} steps, trained in {:.1}s, {} campaigns scored, total {:.1}s",
+            model.meta.k,
+            model.meta.training.sampled_rows,
+            model.meta.training.steps,
+            (trained - started).as_secs_f64(),
+            assigned.rows,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
 
+/// What training made of the sample, before the model is named and scored.
+struct Fit {
+    clusters: Clusters,
+    features: FeatureParams,
+    dmm: Option<DmmParams>,
+    /// The silhouette of each k tried (k-means with `--k-range`).
+    k_curve: Vec<(usize, f64)>,
+    steps: u64,
+    init: &'static str,
+}
+
+/// Trains `--algorithm` on the sampled texts.
+fn fit(args: &BatchArgs, texts: &[cluster::SampledText]) -> anyhow::Result<Fit> {
+    let features = FeatureParams {
+        dim: args.dim.max(2),
+        ..FeatureParams::default()
+    };
+    let k_given = parse_k(&args.k)?;
+    if Algorithm::from(args.algorithm) == Algorithm::Dmm {
+        let dmm = dmm_params(args, k_given);
+        let mixture = cluster::train_mixture(texts, &features, &dmm);
+        anyhow::ensure!(
+            mixture.docs > 0,
+            "no sampled campaign has a word shared with another: nothing to cluster"
+        );
+        let clusters = Clusters::Mixture {
+            vocabulary: mixture.vocabulary,
+            counts: mixture.counts,
+            radius: mixture.radius,
+        };
+        let (steps, init) = (args.iterations as u64, mixture.init.name());
+        let (dmm, k_curve) = (Some(dmm), Vec::new());
+        return Ok(Fit {
+            clusters,
+            features,
+            dmm,
+            k_curve,
+            steps,
+            init,
+        });
+    }
+    let options = TrainOptions {
+        init: args.init,
+        n_runs: args.n_runs,
+        batch_rows: args.batch_rows,
+        max_steps: args.max_iterations,
+        tolerance: args.tolerance,
+        seed: args.seed,
+    };
+    let sample = cluster::vectorize(texts, &features);
+    let (k, k_curve) = choose_k(args, k_given, &sample.vectors, features.dim, &options)?;
+    let (centroids, steps) = cluster::train(&sample.vectors, features.dim, k, &options)?;
+    let clusters = Clusters::Centroids {
+        vectorizer: sample.vectorizer,
+        centroids: Centroids::new(centroids),
+    };
+    let init = args.init.name();
+    Ok(Fit {
+        clusters,
+        features,
+        dmm: None,
+        k_curve,
+        steps,
+        init,
+    })
+}
+
+impl Fit {
+    /// The model version `version` of this fit; its labels, inertia and
+    /// timings are filled in once it has scored the campaigns.
+    fn into_model(self, args: &BatchArgs, version: String, training: TrainingInfo) -> Model {
+        let meta = ModelMeta {
+            format_version: model::FORMAT_VERSION,
+            version,
+            adlens_version: env!("CARGO_PKG_VERSION").into(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            algorithm: Algorithm::from(args.algorithm),
+            k: self.clusters.len(),
+            dmm: self.dmm,
+            seed: args.seed,
+            features: self.features,
+            training,
+            inertia: 0.0,
+            clusters: Vec::new(),
+            timings_ms: Default::default(),
+            k_curve: self.k_curve,
+        };
+        Model {
+            meta,
+            clusters: self.clusters,
+        }
+    }
+}
+
+/// Saves the model under its version, moves the scored tables into place,
+/// then points LATEST at it and prunes old versions (`--keep`).
+fn publish(args: &BatchArgs, model: &Model, staged: Vec<StagedDir>) -> anyhow::Result<()> {
+    let version = &model.meta.version;
     let tmp = args.models.join(format!(".{version}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
     model
         .save(&tmp)
         .with_context(|| format!("writing model `{}`", tmp.display()))?;
-    fs::rename(&tmp, args.models.join(&version))?;
+    fs::rename(&tmp, args.models.join(version))?;
     // LATEST moves last: if publishing the outputs fails, LATEST still names
     // the model the outputs in place came from, and `--if-changed` retries.
     crate::layout::commit_all(staged).context("moving assignments and clusters into place")?;
-    model::set_latest(&args.models, &version)?;
+    model::set_latest(&args.models, version)?;
     if let Some(keep) = args.keep {
-        prune(&args.models, keep, &version)?;
-    }
-    print!("{}", cluster_table(&model)?);
-    if progress {
-        eprintln!(
-            "model {version}: k={k}, {} sampled rows, {steps} steps, trained in {:.1}s, {} campaigns scored, total {:.1}s",
-            model.meta.training.sampled_rows,
-            (trained - started).as_secs_f64(),
-            assigned.rows,
-            started.elapsed().as_secs_f64()
-        );
+        prune(&args.models, keep, version)?;
     }
     Ok(())
 }
