@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, AsArray, Float32Array, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    UInt32Array,
+    Array, ArrayRef, AsArray, Float32Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, UInt32Array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
@@ -374,13 +374,7 @@ pub async fn assign(
     out: &Path,
     sink: &SinkOptions,
 ) -> anyhow::Result<Assigned> {
-    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
-        arrow::datatypes::Field::new("campaign_id", DataType::Int64, false),
-        // `cluster` is a reserved word in SQL (`CLUSTER BY`): `cluster_id` needs no quoting.
-        arrow::datatypes::Field::new("cluster_id", DataType::UInt32, false),
-        arrow::datatypes::Field::new("distance", DataType::Float32, false),
-        arrow::datatypes::Field::new("model_version", DataType::Utf8, false),
-    ]));
+    let schema = layout::assignments_schema();
     let mut tasks = tokio::task::JoinSet::new();
     let streams = scored_streams(ctx, data, Arc::clone(&model), source).await?;
     for (p, mut stream) in streams.into_iter().enumerate() {
@@ -396,47 +390,8 @@ pub async fn assign(
         tasks.spawn(async move {
             let mut stats = vec![ClusterStats::default(); model.len()];
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                let ids = ids(&batch)?;
-                let (titles, domains) = (
-                    string_column(&batch, "title")?,
-                    string_column(&batch, "domain")?,
-                );
-                let scored = batch
-                    .column_by_name("scored")
-                    .ok_or_else(|| anyhow::anyhow!("no `scored` column"))?
-                    .as_struct();
-                let clusters = scored
-                    .column_by_name("cluster_id")
-                    .ok_or_else(|| anyhow::anyhow!("no `cluster_id`"))?
-                    .as_primitive::<arrow::datatypes::UInt32Type>()
-                    .clone();
-                let distances = scored
-                    .column_by_name("distance")
-                    .ok_or_else(|| anyhow::anyhow!("no `distance`"))?
-                    .as_primitive::<arrow::datatypes::Float32Type>()
-                    .clone();
-                for i in 0..batch.num_rows() {
-                    let (domain, title) = (
-                        domains.is_valid(i).then(|| domains.value(i)),
-                        titles.is_valid(i).then(|| titles.value(i)),
-                    );
-                    stats[clusters.value(i) as usize].add(distances.value(i), domain, title);
-                }
-                let version = StringArray::from_iter_values(std::iter::repeat_n(
-                    model.meta.version.as_str(),
-                    batch.num_rows(),
-                ));
-                let scored = RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![
-                        Arc::new(ids),
-                        Arc::new(clusters),
-                        Arc::new(distances),
-                        Arc::new(version),
-                    ],
-                )?;
-                writer.write(&scored)?;
+                let assigned = assigned_rows(&batch?, &schema, &model.meta.version, &mut stats)?;
+                writer.write(&assigned)?;
             }
             writer.finish()?;
             anyhow::Ok(stats)
@@ -460,6 +415,50 @@ pub async fn assign(
         inertia,
         labels,
     })
+}
+
+/// The `assignments` rows of a scored batch of campaigns, counted into each
+/// cluster's `stats` (size, distances, domains, titles) on the way.
+fn assigned_rows(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    version: &str,
+    stats: &mut [ClusterStats],
+) -> anyhow::Result<RecordBatch> {
+    let ids = ids(batch)?;
+    let (titles, domains) = (
+        string_column(batch, "title")?,
+        string_column(batch, "domain")?,
+    );
+    let scored = batch
+        .column_by_name("scored")
+        .ok_or_else(|| anyhow::anyhow!("no `scored` column"))?
+        .as_struct();
+    let clusters = scored
+        .column_by_name("cluster_id")
+        .ok_or_else(|| anyhow::anyhow!("no `cluster_id`"))?
+        .as_primitive::<arrow::datatypes::UInt32Type>()
+        .clone();
+    let distances = scored
+        .column_by_name("distance")
+        .ok_or_else(|| anyhow::anyhow!("no `distance`"))?
+        .as_primitive::<arrow::datatypes::Float32Type>()
+        .clone();
+    for i in 0..batch.num_rows() {
+        let (domain, title) = (
+            domains.is_valid(i).then(|| domains.value(i)),
+            titles.is_valid(i).then(|| titles.value(i)),
+        );
+        stats[clusters.value(i) as usize].add(distances.value(i), domain, title);
+    }
+    let version = StringArray::from_iter_values(std::iter::repeat_n(version, batch.num_rows()));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(clusters),
+        Arc::new(distances),
+        Arc::new(version),
+    ];
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// A cluster in words: its top terms (see [`Model::top_terms`]), most

@@ -1,10 +1,14 @@
-//! The data directory layout (see `data/README.md`) and how outputs reach it:
+//! The data directory layout (see `data/README.md`): its tables, the
+//! schemas of those adlens builds row by row, and how outputs reach it:
 //! every command writes into a hidden temporary sibling and renames it into
 //! place only when everything succeeded, so readers never see half a data set.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::Error;
 use crate::ingest::io_message;
@@ -21,6 +25,97 @@ pub const ASSIGNMENTS: &str = "assignments";
 pub const CLUSTERS: &str = "clusters";
 /// The partition column of `campaigns`.
 pub const PARTITION_COLUMN: &str = "month";
+
+/// The stream's table of scored records (`stream --data`).
+pub const SCORED: &str = "scored";
+/// Table of per-window cluster counts.
+pub const CLUSTER_WINDOWS: &str = "cluster_windows";
+/// Table of refused records.
+pub const DEAD_LETTERS: &str = "dead_letters";
+/// Table of online topics' births and deaths.
+pub const TOPIC_EVENTS: &str = "topic_events";
+
+/// A timestamp in microseconds, without time zone (UTC), never NULL.
+fn timestamp(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        false,
+    )
+}
+
+/// The columns of [`SCORED`].
+pub fn scored_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("campaign_id", DataType::Int64, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+        timestamp("processed_at"),
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("distance", DataType::Float32, false),
+        Field::new("outlier", DataType::Boolean, false),
+        Field::new("model_version", DataType::Utf8, false),
+        Field::new("domain", DataType::Utf8, true),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("lang", DataType::Utf8, true),
+        Field::new("kafka_partition", DataType::Int32, false),
+        Field::new("kafka_offset", DataType::Int64, false),
+    ]))
+}
+
+/// The columns of [`CLUSTER_WINDOWS`].
+pub fn cluster_windows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        timestamp("window_start"),
+        Field::new("window_secs", DataType::Int64, false),
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("model_version", DataType::Utf8, false),
+        Field::new("records", DataType::Int64, false),
+        Field::new("outliers", DataType::Int64, false),
+        Field::new("distance_sum", DataType::Float64, false),
+        Field::new("mean_distance", DataType::Float64, false),
+    ]))
+}
+
+/// The columns of [`DEAD_LETTERS`].
+pub fn dead_letters_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        timestamp("processed_at"),
+        Field::new("kafka_partition", DataType::Int32, false),
+        Field::new("kafka_offset", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("payload", DataType::Utf8, true),
+    ]))
+}
+
+/// The columns of [`TOPIC_EVENTS`].
+pub fn topic_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        timestamp("event_time"),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("batch", DataType::Int64, false),
+        Field::new("model_version", DataType::Utf8, false),
+    ]))
+}
+
+/// The columns of [`ASSIGNMENTS`]: one row per campaign.
+pub fn assignments_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("campaign_id", DataType::Int64, false),
+        // `cluster` is a reserved word in SQL (`CLUSTER BY`): `cluster_id` needs no quoting.
+        Field::new("cluster_id", DataType::UInt32, false),
+        Field::new("distance", DataType::Float32, false),
+        Field::new("model_version", DataType::Utf8, false),
+    ]))
+}
 
 /// Writes a small file whole or not at all: `bytes` go to a hidden sibling
 /// (`.NAME.tmp-PID`), are synced, and the sibling is renamed onto `path`.

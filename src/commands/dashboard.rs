@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::cli::DashboardArgs;
 use crate::engine;
+use crate::layout;
 use crate::model;
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -153,11 +154,11 @@ async fn live_json(dirs: &Dirs, windows: u32) -> anyhow::Result<Value> {
          GROUP BY window_start, cluster_id ORDER BY window_start, cluster_id"
     );
     let ctx = open(&dirs.stream).await?;
-    let found = rows(ctx.as_ref(), &["cluster_windows"], &sql).await?;
+    let found = rows(ctx.as_ref(), &[layout::CLUSTER_WINDOWS], &sql).await?;
     // `stream --online`: the latest births and deaths of topics.
     let events = rows(
         ctx.as_ref(),
-        &["topic_events"],
+        &[layout::TOPIC_EVENTS],
         "SELECT CAST(event_time AS VARCHAR) AS event_time, event, cluster_id, size, label, batch \
          FROM topic_events ORDER BY event_time DESC, batch DESC, cluster_id LIMIT 20",
     )

@@ -11,9 +11,9 @@
 //!   death (see [`crate::model::online`]).
 //!
 //! Files are closed (and so become visible) at each checkpoint, just before
-//! the Kafka offsets are committed: a crash loses no committed record.
+//! the Kafka offsets are committed: a crash loses no committed record. The
+//! tables' names and columns live in [`crate::layout`].
 
-use crate::reject::RejectReason;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,87 +22,17 @@ use arrow::array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
     StringArray, TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 
 use super::Scored;
 use super::decode::Envelope;
+use crate::layout::{
+    CLUSTER_WINDOWS, DEAD_LETTERS, SCORED, TOPIC_EVENTS, cluster_windows_schema,
+    dead_letters_schema, scored_schema, topic_events_schema,
+};
 use crate::model::online::TopicEvent;
+use crate::reject::RejectReason;
 use crate::writer::{ParquetSink, SinkOptions};
-
-/// Table of scored records.
-pub const SCORED: &str = "scored";
-/// Table of per-window cluster counts.
-pub const CLUSTER_WINDOWS: &str = "cluster_windows";
-/// Table of refused records.
-pub const DEAD_LETTERS: &str = "dead_letters";
-/// Table of online topics' births and deaths.
-pub const TOPIC_EVENTS: &str = "topic_events";
-
-fn timestamp(name: &str) -> Field {
-    Field::new(
-        name,
-        DataType::Timestamp(TimeUnit::Microsecond, None),
-        false,
-    )
-}
-
-fn scored_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("campaign_id", DataType::Int64, false),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-        timestamp("processed_at"),
-        Field::new("cluster_id", DataType::UInt32, false),
-        Field::new("distance", DataType::Float32, false),
-        Field::new("outlier", DataType::Boolean, false),
-        Field::new("model_version", DataType::Utf8, false),
-        Field::new("domain", DataType::Utf8, true),
-        Field::new("host", DataType::Utf8, true),
-        Field::new("title", DataType::Utf8, true),
-        Field::new("lang", DataType::Utf8, true),
-        Field::new("kafka_partition", DataType::Int32, false),
-        Field::new("kafka_offset", DataType::Int64, false),
-    ]))
-}
-
-fn windows_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        timestamp("window_start"),
-        Field::new("window_secs", DataType::Int64, false),
-        Field::new("cluster_id", DataType::UInt32, false),
-        Field::new("model_version", DataType::Utf8, false),
-        Field::new("records", DataType::Int64, false),
-        Field::new("outliers", DataType::Int64, false),
-        Field::new("distance_sum", DataType::Float64, false),
-        Field::new("mean_distance", DataType::Float64, false),
-    ]))
-}
-
-fn dead_letters_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        timestamp("processed_at"),
-        Field::new("kafka_partition", DataType::Int32, false),
-        Field::new("kafka_offset", DataType::Int64, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("detail", DataType::Utf8, true),
-        Field::new("payload", DataType::Utf8, true),
-    ]))
-}
-
-fn topic_events_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        timestamp("event_time"),
-        Field::new("event", DataType::Utf8, false),
-        Field::new("cluster_id", DataType::UInt32, false),
-        Field::new("size", DataType::Int64, false),
-        Field::new("label", DataType::Utf8, false),
-        Field::new("batch", DataType::Int64, false),
-        Field::new("model_version", DataType::Utf8, false),
-    ]))
-}
 
 #[derive(Debug, Default, Clone, Copy)]
 struct WindowCount {
@@ -149,7 +79,7 @@ impl StreamTables {
         };
         Ok(Self {
             scored: sink(SCORED, scored_schema(), &["date", "hour"])?,
-            windows: sink(CLUSTER_WINDOWS, windows_schema(), &["date"])?,
+            windows: sink(CLUSTER_WINDOWS, cluster_windows_schema(), &["date"])?,
             dead: sink(DEAD_LETTERS, dead_letters_schema(), &["date"])?,
             events: sink(TOPIC_EVENTS, topic_events_schema(), &["date"])?,
             window_micros: (window_secs.max(1) * 1_000_000) as i64,
