@@ -61,18 +61,7 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         memory_limit: Some(args.memory_limit),
     };
-    let sink = SinkOptions {
-        row_group_rows: args.row_group_rows,
-        bloom_columns: vec!["campaign_id".into()],
-        plain_columns: ["campaign_id", "created_at", "source_line"]
-            .map(String::from)
-            .to_vec(),
-        free_text_columns: ["raw_url", "url", "title", "description", "raw_text"]
-            .map(String::from)
-            .to_vec(),
-        fast_compression_columns: vec!["raw_url".into()],
-        ..SinkOptions::default()
-    };
+    let sink = sink_options(args.row_group_rows);
     // Handlers are installed now, before anything is written: `ctrl_c()`
     // would install its own only when first polled, leaving a window in
     // which a signal kills the process with its staging directory behind.
@@ -121,6 +110,21 @@ pub async fn run(args: &PreprocessArgs, progress: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the campaigns and rejects are written: ids looked up by bloom filter,
+/// the columns of (nearly) distinct values without dictionaries, the free
+/// text without statistics, raw URLs compressed fast (see [`SinkOptions`]).
+fn sink_options(row_group_rows: usize) -> SinkOptions {
+    let names = |columns: &[&str]| columns.iter().map(|c| c.to_string()).collect();
+    SinkOptions {
+        row_group_rows,
+        bloom_columns: names(&["campaign_id"]),
+        plain_columns: names(&["campaign_id", "created_at", "source_line"]),
+        free_text_columns: names(&["raw_url", "url", "title", "description", "raw_text"]),
+        fast_compression_columns: names(&["raw_url"]),
+        ..SinkOptions::default()
+    }
+}
+
 /// Runs both passes into `out` and returns the manifest (without the total time).
 async fn preprocess(
     inputs: &[InputFile],
@@ -146,18 +150,7 @@ async fn preprocess(
     let clean_ms = clean_started.elapsed().as_millis() as u64;
 
     let dedup_started = Instant::now();
-    let dedup = {
-        let campaigns = out.join(layout::CAMPAIGNS);
-        let sink = sink.clone();
-        tokio::task::spawn_blocking(move || {
-            if !campaigns.exists() {
-                return Ok(dedup::DedupStats::default());
-            }
-            dedup::drop_duplicates(&campaigns, limit, &sink, finals_distinct)
-        })
-        .await?
-        .context("dropping duplicate ids")?
-    };
+    let dedup = dedup_pass(out, sink, limit, finals_distinct).await?;
     if dedup.rows + dedup.dropped != counts.rows_out {
         bail!(
             "the duplicate pass read {} rows where the cleaning pass wrote {}",
@@ -170,6 +163,50 @@ async fn preprocess(
     if !counts.balanced() {
         bail!("record counts do not add up: {counts:?}");
     }
+    let timings_ms = BTreeMap::from([
+        ("id_scan".into(), scan_ms),
+        ("clean_and_write".into(), clean_ms),
+        ("dedup".into(), dedup_started.elapsed().as_millis() as u64),
+    ]);
+    let settings = BTreeMap::from([
+        ("partitions".into(), config.partitions.into()),
+        ("batch_size".into(), config.batch_size.into()),
+        ("row_group_rows".into(), sink.row_group_rows.into()),
+        ("dedup_rows_staged".into(), pass.staged.into()),
+        ("dedup_passes".into(), dedup.passes.into()),
+        ("dedup_files_rewritten".into(), dedup.files_rewritten.into()),
+    ]);
+    manifest_for(inputs, out, counts, timings_ms, settings)
+}
+
+/// The duplicate pass over the campaigns the cleaning pass wrote (see
+/// [`dedup`]), on a blocking thread.
+async fn dedup_pass(
+    out: &Path,
+    sink: &SinkOptions,
+    limit: usize,
+    finals_distinct: bool,
+) -> anyhow::Result<dedup::DedupStats> {
+    let campaigns = out.join(layout::CAMPAIGNS);
+    let sink = sink.clone();
+    tokio::task::spawn_blocking(move || {
+        if !campaigns.exists() {
+            return Ok(dedup::DedupStats::default());
+        }
+        dedup::drop_duplicates(&campaigns, limit, &sink, finals_distinct)
+    })
+    .await?
+    .context("dropping duplicate ids")
+}
+
+/// The manifest of a run that wrote `out` from `inputs`.
+fn manifest_for(
+    inputs: &[InputFile],
+    out: &Path,
+    counts: Counts,
+    timings_ms: BTreeMap<String, u64>,
+    settings: BTreeMap<String, serde_json::Value>,
+) -> anyhow::Result<Manifest> {
     let mut outputs = BTreeMap::new();
     outputs.insert(
         layout::CAMPAIGNS.into(),
@@ -194,19 +231,8 @@ async fn preprocess(
             .collect(),
         counts,
         outputs,
-        timings_ms: BTreeMap::from([
-            ("id_scan".into(), scan_ms),
-            ("clean_and_write".into(), clean_ms),
-            ("dedup".into(), dedup_started.elapsed().as_millis() as u64),
-        ]),
-        settings: BTreeMap::from([
-            ("partitions".into(), config.partitions.into()),
-            ("batch_size".into(), config.batch_size.into()),
-            ("row_group_rows".into(), sink.row_group_rows.into()),
-            ("dedup_rows_staged".into(), pass.staged.into()),
-            ("dedup_passes".into(), dedup.passes.into()),
-            ("dedup_files_rewritten".into(), dedup.files_rewritten.into()),
-        ]),
+        timings_ms,
+        settings,
     })
 }
 
@@ -286,28 +312,8 @@ async fn clean_and_write(
     let mut writers = tokio::task::JoinSet::new();
     for partition in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(partition, ctx.task_ctx())?;
-        let campaigns = |prefix: &str, options: SinkOptions| {
-            ParquetSink::new(
-                &out.join(layout::CAMPAIGNS),
-                &format!("{prefix}part-{partition:02}"),
-                Arc::clone(&campaign_schema),
-                &[layout::PARTITION_COLUMN],
-                options,
-            )
-        };
-        let targets = PartitionTargets {
-            campaigns: campaigns("", sink.clone())?,
-            // Rewritten by the duplicate pass into their final form.
-            staged: campaigns(dedup::STAGED_PREFIX, sink.staging())?,
-            staging: Arc::clone(&staging),
-            rejects: ParquetSink::new(
-                &out.join(layout::REJECTS),
-                &format!("part-{partition:02}"),
-                Arc::clone(&reject_schema),
-                &[],
-                sink.clone(),
-            )?,
-        };
+        let schemas = [&campaign_schema, &reject_schema];
+        let targets = PartitionTargets::new(out, partition, schemas, sink, &staging)?;
         writers.spawn(write_partition(stream, targets));
     }
     let mut pass = CleanPass {
@@ -408,6 +414,39 @@ struct PartitionTargets {
 }
 
 impl PartitionTargets {
+    /// The sinks of cleaning partition `partition` under `out`, writing
+    /// `[campaigns, rejects]` schemas.
+    fn new(
+        out: &Path,
+        partition: usize,
+        [campaign_schema, reject_schema]: [&SchemaRef; 2],
+        sink: &SinkOptions,
+        staging: &Arc<Staging>,
+    ) -> anyhow::Result<Self> {
+        let campaigns = |prefix: &str, options: SinkOptions| {
+            ParquetSink::new(
+                &out.join(layout::CAMPAIGNS),
+                &format!("{prefix}part-{partition:02}"),
+                Arc::clone(campaign_schema),
+                &[layout::PARTITION_COLUMN],
+                options,
+            )
+        };
+        Ok(Self {
+            campaigns: campaigns("", sink.clone())?,
+            // Rewritten by the duplicate pass into their final form.
+            staged: campaigns(dedup::STAGED_PREFIX, sink.staging())?,
+            staging: Arc::clone(staging),
+            rejects: ParquetSink::new(
+                &out.join(layout::REJECTS),
+                &format!("part-{partition:02}"),
+                Arc::clone(reject_schema),
+                &[],
+                sink.clone(),
+            )?,
+        })
+    }
+
     /// Writes the rows `kept` selects, staged or final as [`Staging`]
     /// says; notes the final ones' ids. Each sink filters the whole batch
     /// once: a mask selecting every row or none copies nothing, where

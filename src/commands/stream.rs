@@ -122,35 +122,64 @@ struct Stream<'a> {
     progress: bool,
 }
 
+/// The consumer of `--input-topic` in `--group` (offsets committed by
+/// adlens only, at checkpoints) and the producer of results.
+fn clients(
+    args: &StreamArgs,
+) -> anyhow::Result<(StreamConsumer<StreamContext>, FutureProducer<LogContext>)> {
+    let kafka_error = |e: rdkafka::error::KafkaError| Error::Kafka {
+        topic: args.input_topic.clone(),
+        message: e.to_string(),
+    };
+    let consumer: StreamConsumer<StreamContext> = kafka::client_config(
+        &args.kafka.brokers,
+        &[
+            ("group.id", args.group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("statistics.interval.ms", "5000"),
+        ],
+        &args.kafka.settings,
+    )
+    .create_with_context(StreamContext::new(args.from))
+    .map_err(kafka_error)?;
+    consumer
+        .subscribe(&[&args.input_topic])
+        .map_err(kafka_error)?;
+    let producer: FutureProducer<LogContext> = kafka::client_config(
+        &args.kafka.brokers,
+        &kafka::PRODUCER_DEFAULTS,
+        &args.kafka.settings,
+    )
+    .create_with_context(LogContext)
+    .map_err(kafka_error)?;
+    Ok((consumer, producer))
+}
+
+/// Commits what is finished while revoked partitions are still ours, so
+/// their next owner starts after it instead of replaying it.
+fn commit_before_revoke(
+    consumer: &StreamConsumer<StreamContext>,
+    done: Checkpoint,
+    producer: FutureProducer<LogContext>,
+) {
+    consumer
+        .context()
+        .before_revoke(Box::new(move |consumer, revoked| {
+            tracing::info!(
+                "committing finished work before {} partitions are revoked",
+                revoked.count()
+            );
+            if let Err(e) = done.commit_on_revoke(consumer, &producer) {
+                tracing::error!("{e:#}; the next owner replays from the last commit");
+            }
+        }));
+}
+
 impl<'a> Stream<'a> {
     fn start(args: &'a StreamArgs, model: Model, progress: bool) -> anyhow::Result<Self> {
-        let kafka_error = |e: rdkafka::error::KafkaError| Error::Kafka {
-            topic: args.input_topic.clone(),
-            message: e.to_string(),
-        };
-        let consumer: StreamConsumer<StreamContext> = kafka::client_config(
-            &args.kafka.brokers,
-            &[
-                ("group.id", args.group.as_str()),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("statistics.interval.ms", "5000"),
-            ],
-            &args.kafka.settings,
-        )
-        .create_with_context(StreamContext::new(args.from))
-        .map_err(kafka_error)?;
-        consumer
-            .subscribe(&[&args.input_topic])
-            .map_err(kafka_error)?;
-        let producer: FutureProducer<LogContext> = kafka::client_config(
-            &args.kafka.brokers,
-            &kafka::PRODUCER_DEFAULTS,
-            &args.kafka.settings,
-        )
-        .create_with_context(LogContext)
-        .map_err(kafka_error)?;
+        let (consumer, producer) = clients(args)?;
         let process = format!(
             "part-{}-{}",
             chrono::Utc::now().timestamp_millis(),
@@ -166,21 +195,7 @@ impl<'a> Stream<'a> {
         } else {
             (None, Vec::new())
         };
-        let on_revoke = done.clone();
-        let revoke_producer = producer.clone();
-        consumer
-            .context()
-            .before_revoke(Box::new(move |consumer, revoked| {
-                // Commit what is finished while these partitions are still ours,
-                // so their next owner starts after it instead of replaying it.
-                tracing::info!(
-                    "committing finished work before {} partitions are revoked",
-                    revoked.count()
-                );
-                if let Err(e) = on_revoke.commit_on_revoke(consumer, &revoke_producer) {
-                    tracing::error!("{e:#}; the next owner replays from the last commit");
-                }
-            }));
+        commit_before_revoke(&consumer, done.clone(), producer.clone());
         let watch = ModelWatch::new(
             &args.models,
             &model.meta.version,
