@@ -28,11 +28,11 @@ pub const PARTITION_COLUMN: &str = "month";
 
 /// The stream's table of scored records (`stream --data`).
 pub const SCORED: &str = "scored";
-/// Table of per-window cluster counts.
+/// The stream's per-window cluster counts.
 pub const CLUSTER_WINDOWS: &str = "cluster_windows";
-/// Table of refused records.
+/// The stream's refused records, with their reason.
 pub const DEAD_LETTERS: &str = "dead_letters";
-/// Table of online topics' births and deaths.
+/// The stream's online topics' births and deaths (`--online`).
 pub const TOPIC_EVENTS: &str = "topic_events";
 
 /// A timestamp in microseconds, without time zone (UTC), never NULL.
