@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use arrow::compute::kernels::boolean::and;
+use arrow::compute::kernels::boolean::{and, is_null};
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::SchemaRef;
@@ -352,13 +352,7 @@ fn partition_values(
         ArrowError::SchemaError(format!("batch has no partition column `{column}`"))
     })?;
     let utf8 = cast(array, &arrow::datatypes::DataType::Utf8)?;
-    let null_selected = || {
-        utf8.logical_nulls()
-            .iter()
-            .flat_map(|nulls| nulls.iter().zip(selected))
-            .any(|(valid, selected)| !valid && selected == Some(true))
-    };
-    if utf8.null_count() > 0 && null_selected() {
+    if utf8.null_count() > 0 && and(&is_null(&utf8)?, selected)?.true_count() > 0 {
         return Err(ArrowError::InvalidArgumentError(format!(
             "NULL in partition column `{column}`"
         ))
