@@ -8,7 +8,7 @@
 -- rule a record breaks otherwise.
 --
 -- The Rust UDFs (`canonical_url`, `url_host`, `registered_domain`,
--- `normalize_text`, `split_keywords`, `text_script`, `campaign_language`) are
+-- `normalize_text`, `split_keywords`, `campaign_tags`) are
 -- documented in `src/clean/`; `nonblank` (`nullif(trim(x), '')` without
 -- copying what has no edge spaces) and `month_of` (the `YYYY-MM` of a
 -- timestamp) in `src/engine/udfs.rs`.
@@ -64,12 +64,13 @@ SELECT
     title,
     keywords,
     description,
-    -- The title's script where it is certain, else the detector over title
-    -- and description (title alone on platforms whose descriptions are
-    -- their own boilerplate): see `campaign_language` in `src/clean/lang.rs`.
-    text_script(coalesce(title, description))          AS script,
-    campaign_language(title, description,
-                      registered_domain(url_host(url))) AS lang,
+    -- The title's script (the description's without a title), and the
+    -- language: the title's script where it is certain, else the detector
+    -- over title and description (title alone on platforms whose
+    -- descriptions are their own boilerplate). One function computes both,
+    -- once per row: see `campaign_tags` in `src/clean/lang.rs`.
+    campaign_tags(title, description, registered_domain(url_host(url)))['script'] AS script,
+    campaign_tags(title, description, registered_domain(url_host(url)))['lang']   AS lang,
     month_of(created_at)                               AS month,
     source_file,
     source_input,

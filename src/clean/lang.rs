@@ -23,6 +23,7 @@
 //! real sample it called Italian Spanish and Polish German) and no Polish;
 //! lingua's low-accuracy mode took 358 µs per title.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -46,57 +47,92 @@ pub fn text_script(s: &str) -> Option<&'static str> {
 
 /// [`text_script`] as the `Script` itself.
 fn dominant_script(s: &str) -> Option<Script> {
-    // Most texts are plain ASCII: one vectorised pass settles them as Latin
-    // (or letterless) without a per-character Unicode lookup.
-    if s.is_ascii() {
-        return s
-            .bytes()
-            .any(|b| b.is_ascii_alphabetic())
-            .then_some(Script::Latin);
+    ScriptTally::of(s).dominant()
+}
+
+/// The letters of each script in a text, what its dominant script is
+/// decided from. Tallies add up: the tally of `a b` is `a`'s plus `b`'s, so
+/// a campaign's title is read once whether it is judged alone or with its
+/// description.
+#[derive(Debug, Clone, Default)]
+struct ScriptTally {
+    counts: Vec<(Script, usize)>,
+    letters: usize,
+}
+
+impl ScriptTally {
+    fn of(s: &str) -> Self {
+        let mut tally = Self::default();
+        // Most texts are plain ASCII: one vectorised pass settles them as
+        // Latin (or letterless) without a per-character Unicode lookup.
+        if s.is_ascii() {
+            let latin = s.bytes().filter(u8::is_ascii_alphabetic).count();
+            tally.add_letters(Script::Latin, latin);
+            return tally;
+        }
+        for c in s.chars().filter(|c| c.is_alphabetic()) {
+            // ASCII letters are Latin: skip the table lookup for the common
+            // case (it was 7% of `preprocess`).
+            let script = if c.is_ascii() {
+                Script::Latin
+            } else {
+                c.script()
+            };
+            if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
+                continue;
+            }
+            // Japanese kana and Korean hangul mix with Han; count them as what they are.
+            tally.add_letters(script, 1);
+        }
+        tally
     }
-    let mut counts: Vec<(Script, usize)> = Vec::new();
-    let mut letters = 0usize;
-    for c in s.chars().filter(|c| c.is_alphabetic()) {
-        // ASCII letters are Latin: skip the table lookup for the common case
-        // (it was 7% of `preprocess`).
-        let script = if c.is_ascii() {
-            Script::Latin
-        } else {
-            c.script()
+
+    fn add_letters(&mut self, script: Script, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.letters += n;
+        match self.counts.iter_mut().find(|(k, _)| *k == script) {
+            Some((_, count)) => *count += n,
+            None => self.counts.push((script, n)),
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        for (script, n) in &other.counts {
+            self.add_letters(*script, *n);
+        }
+    }
+
+    fn dominant(&self) -> Option<Script> {
+        let top = |latin: bool| {
+            self.counts
+                .iter()
+                .filter(|(k, _)| (*k == Script::Latin) == latin)
+                .max_by_key(|(_, n)| *n)
         };
-        if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
-            continue;
+        match top(false) {
+            Some((script, n)) if *n as f64 >= NON_LATIN_SHARE * self.letters as f64 => {
+                Some(*script)
+            }
+            _ => self
+                .counts
+                .iter()
+                .max_by_key(|(_, n)| *n)
+                .map(|(script, _)| *script),
         }
-        // Japanese kana and Korean hangul mix with Han; count them as what they are.
-        letters += 1;
-        match counts.iter_mut().find(|(k, _)| *k == script) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((script, 1)),
-        }
-    }
-    let top = |latin: bool| {
-        counts
-            .iter()
-            .filter(|(k, _)| (*k == Script::Latin) == latin)
-            .max_by_key(|(_, n)| *n)
-    };
-    match top(false) {
-        Some((script, n)) if *n as f64 >= NON_LATIN_SHARE * letters as f64 => Some(*script),
-        _ => counts
-            .iter()
-            .max_by_key(|(_, n)| *n)
-            .map(|(script, _)| *script),
     }
 }
 
 /// The language a script settles by itself, for scripts written for (nearly)
 /// one language of the ad markets. Han is Chinese unless kana show it is
 /// Japanese; Devanagari is Hindi (Marathi and Nepali share it, but the
-/// markets adlens serves write Hindi in it).
-fn language_of_script(script: Script, s: &str) -> Option<&'static str> {
+/// markets adlens serves write Hindi in it). `parts` are the text's pieces
+/// (a title and its description), read as one text.
+fn language_of_script(script: Script, parts: &[&str]) -> Option<&'static str> {
     let lang = match script {
         Script::Devanagari => "hin",
-        Script::Han if s.chars().any(is_kana) => "jpn",
+        Script::Han if parts.iter().any(|s| s.chars().any(is_kana)) => "jpn",
         Script::Han => "cmn",
         Script::Hiragana | Script::Katakana => "jpn",
         Script::Hangul => "kor",
@@ -125,7 +161,7 @@ fn language_of_script(script: Script, s: &str) -> Option<&'static str> {
 /// The language of `s` when its dominant script settles it alone (see
 /// [`text_script`]): a Hindi title with English hashtags is Hindi.
 pub fn script_language(s: &str) -> Option<&'static str> {
-    language_of_script(dominant_script(s)?, s)
+    language_of_script(dominant_script(s)?, &[s])
 }
 
 fn is_kana(c: char) -> bool {
@@ -155,68 +191,116 @@ static DETECTOR: std::sync::LazyLock<super::trigrams::Detector> =
 /// The likely language of `s` as an ISO 639-3 code (`eng`, `deu`, `hin`, ...),
 /// or `None` when the text is too short or ambiguous to tell.
 pub fn detect_language(s: &str) -> Option<&'static str> {
-    detect_in_script(s, dominant_script(s)?)
+    detect_in_script(&[s], dominant_script(s)?)
 }
 
-/// [`detect_language`] of `s`, whose dominant script is `script`.
-fn detect_in_script(s: &str, script: Script) -> Option<&'static str> {
-    if let Some(lang) = language_of_script(script, s) {
+/// [`detect_language`] of `parts` joined by spaces, whose dominant script
+/// is `script`.
+fn detect_in_script(parts: &[&str], script: Script) -> Option<&'static str> {
+    if let Some(lang) = language_of_script(script, parts) {
         return Some(lang);
     }
     if !matches!(script, Script::Latin | Script::Cyrillic | Script::Arabic) {
         return None;
     }
-    let sample = truncate_at_char(s, LANG_SAMPLE_BYTES);
-    let votes = StopWordVotes::count(sample);
-    if let Some(lang) = votes.agreed_by_whichlang(sample) {
+    let sample = sample_of(parts);
+    let votes = StopWordVotes::count(&sample);
+    if let Some(lang) = votes.agreed_by_whichlang(&sample) {
         return Some(lang);
     }
-    if !needs_trigrams(&votes, sample) {
+    if !needs_trigrams(&votes, &sample) {
         return None;
     }
-    remembered(sample, |sample| {
+    remembered(&sample, |sample| {
         let (lang, confidence) = DETECTOR.detect(sample)?;
         (confidence >= MIN_CONFIDENCE).then(|| lang.code())
     })
+}
+
+/// The first [`LANG_SAMPLE_BYTES`] of `parts` joined by spaces (cut at a
+/// character boundary), copying no more than that: a long description is
+/// never joined whole only to be cut.
+fn sample_of<'a>(parts: &[&'a str]) -> Cow<'a, str> {
+    let mut sample = Cow::Borrowed("");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            if sample.len() >= LANG_SAMPLE_BYTES {
+                break;
+            }
+            sample.to_mut().push(' ');
+        }
+        let piece = truncate_at_char(part, LANG_SAMPLE_BYTES - sample.len());
+        if i == 0 {
+            sample = Cow::Borrowed(piece);
+        } else {
+            sample.to_mut().push_str(piece);
+        }
+        if piece.len() < part.len() {
+            break;
+        }
+    }
+    sample
 }
 
 /// Platforms whose descriptions are the platform's own English text (`See
 /// posts, photos and more on Facebook.`), not the advertiser's.
 const BOILERPLATE_DESCRIPTIONS: [&str; 3] = ["facebook.com", "youtube.com", "instagram.com"];
 
-/// The language of a campaign (the `lang` column), from its title,
-/// description and registered domain. The title says most about the
-/// campaign; descriptions are often boilerplate (YouTube's and Facebook's
-/// are always English). So the title's script decides where a script is
-/// enough (a Hindi title over an English YouTube description is Hindi);
-/// elsewhere the detector reads title and description together, as more
-/// text makes it surer, except on the platforms of
-/// [`BOILERPLATE_DESCRIPTIONS`].
+/// A campaign's `script` and `lang` columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignTags {
+    /// [`text_script`] of the title, or of the description without one.
+    pub script: Option<&'static str>,
+    /// The campaign's language (see [`campaign_tags`]).
+    pub lang: Option<&'static str>,
+}
+
+/// The script and language of a campaign, from its title, description and
+/// registered domain. The script is the title's (the description's when
+/// there is no title). The title says most about the campaign; descriptions
+/// are often boilerplate (YouTube's and Facebook's are always English). So
+/// the title's script decides the language where a script is enough (a
+/// Hindi title over an English YouTube description is Hindi); elsewhere the
+/// detector reads title and description together, as more text makes it
+/// surer, except on the platforms of [`BOILERPLATE_DESCRIPTIONS`].
 ///
-/// One function rather than SQL over [`script_language`] and
-/// [`detect_language`]: as `coalesce`, `CASE` and `concat_ws` the rule
-/// copied every batch's text columns three times (~4% of `preprocess`'s CPU
-/// in `perf`: the filters and merges of `CASE`, and the joined text).
-pub fn campaign_language(
+/// One function for both columns, rather than SQL over [`text_script`],
+/// [`script_language`] and [`detect_language`]: as `coalesce`, `CASE` and
+/// `concat_ws` the rule copied every batch's text columns three times (~4%
+/// of `preprocess`'s CPU in `perf`: the filters and merges of `CASE`, and
+/// the joined text), and each function read the title's letters again.
+pub fn campaign_tags(
     title: Option<&str>,
     description: Option<&str>,
     domain: Option<&str>,
-) -> Option<&'static str> {
-    let lead = title.or(description)?;
-    // Found once: reading every letter's script is the costly part for
+) -> CampaignTags {
+    let Some(lead) = title.or(description) else {
+        return CampaignTags::default();
+    };
+    // Tallied once: reading every letter's script is the costly part for
     // non-Latin text.
-    let script = dominant_script(lead);
-    if let Some(lang) = script.and_then(|script| language_of_script(script, lead)) {
-        return Some(lang);
+    let lead_tally = ScriptTally::of(lead);
+    let script = lead_tally.dominant();
+    let tags = |lang| CampaignTags {
+        script: script.map(|script| script.full_name()),
+        lang,
+    };
+    if let Some(lang) = script.and_then(|script| language_of_script(script, &[lead])) {
+        return tags(Some(lang));
     }
-    match (title, description) {
+    let lang = match (title, description) {
         (Some(title), Some(description))
             if !domain.is_some_and(|d| BOILERPLATE_DESCRIPTIONS.contains(&d)) =>
         {
-            detect_language(&[title, description].join(" "))
+            let mut tally = lead_tally;
+            tally.add(&ScriptTally::of(description));
+            tally
+                .dominant()
+                .and_then(|script| detect_in_script(&[title, description], script))
         }
-        _ => detect_in_script(lead, script?),
-    }
+        _ => script.and_then(|script| detect_in_script(&[lead], script)),
+    };
+    tags(lang)
 }
 
 /// A language stop words can vote for: (stop-words list code, ISO 639-3
@@ -441,8 +525,34 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The sample is the joined text cut where a joined copy would be.
+        #[test]
+        fn a_sample_is_the_start_of_the_joined_parts(
+            parts in proptest::collection::vec("[a é😂]{0,120}", 0..4)
+        ) {
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let joined = parts.join(" ");
+            let sample = sample_of(&parts);
+            proptest::prop_assert_eq!(sample.as_ref(), truncate_at_char(&joined, LANG_SAMPLE_BYTES));
+        }
+
+        /// A title's tally plus its description's is the joined text's.
+        #[test]
+        fn tallies_add_up(title in "[aé Яक😂]{0,40}", description in "[aé Яक漢]{0,40}") {
+            let mut tally = ScriptTally::of(&title);
+            tally.add(&ScriptTally::of(&description));
+            proptest::prop_assert_eq!(
+                tally.dominant(),
+                dominant_script(&format!("{title} {description}"))
+            );
+        }
+    }
+
     #[test]
     fn a_campaign_is_read_by_its_title_script_or_its_advertisers_text() {
+        let campaign_language =
+            |title, description, domain| campaign_tags(title, description, domain).lang;
         let english = Some("Watch the full video and subscribe to the channel for more");
         // The title's script wins over an English platform description.
         assert_eq!(
@@ -465,6 +575,11 @@ mod tests {
             Some("spa")
         );
         assert_eq!(campaign_language(None, None, None), None);
+        // The script is the title's, or the description's without a title.
+        let tags = campaign_tags(Some("भागो पापा भागो"), english, Some("youtube.com"));
+        assert_eq!(tags.script, Some("Devanagari"));
+        assert_eq!(campaign_tags(None, spanish, None).script, Some("Latin"));
+        assert_eq!(campaign_tags(Some("12345"), spanish, None).script, None);
     }
 
     #[test]

@@ -57,10 +57,20 @@ pub fn default_partitions() -> usize {
 
 /// The sizing every adlens session takes, local or on a cluster.
 pub fn session_config(config: &EngineConfig) -> SessionConfig {
-    SessionConfig::new()
+    let mut session = SessionConfig::new()
         .with_target_partitions(config.partitions.max(1))
         .with_batch_size(config.batch_size)
-        .with_information_schema(true)
+        .with_information_schema(true);
+    // Off: it moves struct field accesses towards the scans, and moving
+    // `campaign_tags(...)['lang']` copies the UDF (and the cleaning UDFs under
+    // it) into every place a field is read, so the cleaning SQL would run
+    // the language detector twice per row. adlens's tables have no struct
+    // columns for it to prune.
+    session
+        .options_mut()
+        .optimizer
+        .enable_leaf_expression_pushdown = false;
+    session
 }
 
 /// The adlens UDFs, registered on `ctx`.

@@ -1,15 +1,15 @@
 //! Scalar UDFs that put the [`crate::clean`] rules into SQL. One generic
 //! struct serves every string-to-string rule; `split_keywords` returns a
-//! list, `campaign_language` reads three columns, and `month_of` a timestamp.
+//! list, `campaign_tags` reads three columns into two, and `month_of` a timestamp.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBuilder, new_null_array,
+    Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBuilder, StructArray, new_null_array,
 };
-use arrow::datatypes::{DataType, Field, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit, TimestampMicrosecondType};
 use chrono::Datelike;
 use datafusion::common::cast::{as_large_string_array, as_string_array, as_string_view_array};
 use datafusion::common::{Result, exec_err};
@@ -201,27 +201,36 @@ impl ScalarUDFImpl for SplitKeywords {
     }
 }
 
-/// `campaign_language(title, description, domain)`: the `lang` column
-/// ([`lang::campaign_language`]).
+/// `campaign_tags(title, description, domain)`: the `script` and `lang`
+/// columns as one struct `{script, lang}` ([`lang::campaign_tags`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct CampaignLanguage {
+struct CampaignTags {
     signature: Signature,
 }
 
-impl ScalarUDFImpl for CampaignLanguage {
+impl CampaignTags {
+    fn fields() -> Fields {
+        Fields::from(vec![
+            Field::new("script", DataType::Utf8, true),
+            Field::new("lang", DataType::Utf8, true),
+        ])
+    }
+}
+
+impl ScalarUDFImpl for CampaignTags {
     fn name(&self) -> &str {
-        "campaign_language"
+        "campaign_tags"
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(DataType::Struct(Self::fields()))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let Ok([title, description, domain]) = <[ColumnarValue; 3]>::try_from(args.args) else {
-            return exec_err!("`campaign_language` takes three arguments");
+            return exec_err!("`campaign_tags` takes three arguments");
         };
         let (title, description, domain) = (
             title.into_array(rows)?,
@@ -233,11 +242,16 @@ impl ScalarUDFImpl for CampaignLanguage {
             str_values(&description)?,
             str_values(&domain)?,
         );
-        let mut out = StringBuilder::with_capacity(rows, rows * 4);
+        let mut script = StringBuilder::with_capacity(rows, rows * 5);
+        let mut lang = StringBuilder::with_capacity(rows, rows * 3);
         for ((title, description), domain) in title.into_iter().zip(description).zip(domain) {
-            out.append_option(lang::campaign_language(title, description, domain));
+            let tags = lang::campaign_tags(title, description, domain);
+            script.append_option(tags.script);
+            lang.append_option(tags.lang);
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        let columns: Vec<ArrayRef> = vec![Arc::new(script.finish()), Arc::new(lang.finish())];
+        let tags = StructArray::try_new(Self::fields(), columns, None)?;
+        Ok(ColumnarValue::Array(Arc::new(tags)))
     }
 }
 
@@ -360,7 +374,7 @@ pub fn all() -> Vec<ScalarUDF> {
             Volatility::Immutable,
         ),
     }));
-    udfs.push(ScalarUDF::new_from_impl(CampaignLanguage {
+    udfs.push(ScalarUDF::new_from_impl(CampaignTags {
         signature: Signature::uniform(
             3,
             vec![DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8],

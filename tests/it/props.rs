@@ -90,12 +90,12 @@ proptest! {
     }
 
     #[test]
-    fn campaign_language_is_total(
+    fn campaign_tags_is_total(
         title in proptest::option::of(any::<String>()),
         description in proptest::option::of(any::<String>()),
         domain in proptest::option::of(prop_oneof![Just("youtube.com".to_string()), any::<String>()]),
     ) {
-        let _ = lang::campaign_language(title.as_deref(), description.as_deref(), domain.as_deref());
+        let _ = lang::campaign_tags(title.as_deref(), description.as_deref(), domain.as_deref());
     }
 
     #[test]

@@ -104,6 +104,43 @@ async fn preprocess_sql_judges_every_record_once() {
     );
 }
 
+/// `script` and `lang` are two fields of one `campaign_tags` call: the
+/// plan runs the language detector once per row, not once per field.
+#[tokio::test]
+async fn preprocess_sql_tags_each_row_once() {
+    let ctx = session_with(RAW_ROWS).await;
+    engine::run_statements(&ctx, engine::PREPROCESS_SQL)
+        .await
+        .unwrap();
+    let plan = ctx
+        .table(engine::CLEANED_VIEW)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert_eq!(shown.matches("campaign_tags(").count(), 1, "{shown}");
+    let rows = collect(&ctx, "SELECT * FROM cleaned_campaigns ORDER BY source_line").await;
+    let latin = Some("Latin".to_string());
+    assert_eq!(
+        strings(&rows, "script"),
+        [
+            latin.clone(),
+            None,
+            latin.clone(),
+            latin.clone(),
+            latin,
+            None
+        ]
+    );
+    // Facebook's description is its own English: the title alone is too
+    // short to tell.
+    assert_eq!(strings(&rows, "lang")[0], None);
+}
+
 /// `month_of` (the `month` column) is `to_char(t, '%Y-%m')` for every
 /// timestamp: before the epoch, in year 1, past year 9999 and before year
 /// 0 too, and NULL for NULL.
