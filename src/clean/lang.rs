@@ -334,18 +334,77 @@ const STOP_WORD_LANGUAGES: [VotingLanguage; 17] = {
     ]
 };
 
-/// Each stop word with the languages (bits of [`STOP_WORD_LANGUAGES`]) it
-/// belongs to.
-static STOP_WORDS: std::sync::LazyLock<foldhash::HashMap<&'static str, u32>> =
-    std::sync::LazyLock::new(|| {
-        let mut table = foldhash::HashMap::default();
+/// The stop words of [`STOP_WORD_LANGUAGES`].
+static STOP_WORDS: std::sync::LazyLock<StopWords> = std::sync::LazyLock::new(StopWords::load);
+
+/// A stop word's number (which tells repeats apart) and the languages (bits
+/// of [`STOP_WORD_LANGUAGES`]) it belongs to.
+type StopWord = (u32, u32);
+
+/// Each stop word, found two ways: one of plain ASCII and at most 8 bytes
+/// (most stop words, and most words of most texts) by its bytes packed in
+/// a `u64`, so a text's word is looked up without a lower-cased copy or a
+/// string hash; any other by its text.
+struct StopWords {
+    packed: foldhash::HashMap<u64, StopWord>,
+    other: foldhash::HashMap<&'static str, StopWord>,
+}
+
+impl StopWords {
+    fn load() -> Self {
+        let mut languages: foldhash::HashMap<&'static str, u32> = foldhash::HashMap::default();
         for (bit, (code, _, _)) in STOP_WORD_LANGUAGES.iter().enumerate() {
             for word in stop_words::lookup(code).unwrap_or_default() {
-                *table.entry(*word).or_default() |= 1 << bit;
+                *languages.entry(*word).or_default() |= 1 << bit;
             }
         }
+        let mut table = Self {
+            packed: foldhash::HashMap::default(),
+            other: foldhash::HashMap::default(),
+        };
+        for (number, (word, langs)) in languages.into_iter().enumerate() {
+            let entry = (number as u32, langs);
+            match packed(word.as_bytes()) {
+                Some(key) => table.packed.insert(key, entry),
+                None => table.other.insert(word, entry),
+            };
+        }
         table
-    });
+    }
+
+    /// `word` lower-cased, when that is a stop word; `lower` is scratch space.
+    fn get(&self, word: &str, lower: &mut String) -> Option<StopWord> {
+        if word.is_ascii() && word.len() <= 8 {
+            let mut bytes = [0u8; 8];
+            bytes[..word.len()].copy_from_slice(word.as_bytes());
+            bytes.make_ascii_lowercase();
+            return self.packed.get(&u64::from_le_bytes(bytes)).copied();
+        }
+        lower.clear();
+        if word.is_ascii() {
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+        } else {
+            lower.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        match packed(lower.as_bytes()) {
+            Some(key) => self.packed.get(&key),
+            None => self.other.get(lower.as_str()),
+        }
+        .copied()
+    }
+}
+
+/// ASCII text of at most 8 bytes as one number (NUL is never part of a
+/// word, so texts of different lengths cannot share one).
+fn packed(text: &[u8]) -> Option<u64> {
+    if text.len() > 8 || !text.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 8];
+    bytes[..text.len()].copy_from_slice(text);
+    Some(u64::from_le_bytes(bytes))
+}
 
 /// Distinct stop words of each language in a text.
 struct StopWordVotes {
@@ -355,26 +414,19 @@ struct StopWordVotes {
 impl StopWordVotes {
     fn count(sample: &str) -> Self {
         let mut hits = [0u32; STOP_WORD_LANGUAGES.len()];
-        let mut seen: Vec<&'static str> = Vec::new();
+        let mut seen: Vec<u32> = Vec::new();
         let mut lower = String::new();
         for word in sample
             .split(|c: char| !c.is_alphabetic())
             .filter(|w| !w.is_empty())
         {
-            lower.clear();
-            if word.is_ascii() {
-                lower.push_str(word);
-                lower.make_ascii_lowercase();
-            } else {
-                lower.extend(word.chars().flat_map(char::to_lowercase));
-            }
-            let Some((stop, langs)) = STOP_WORDS.get_key_value(lower.as_str()) else {
+            let Some((number, langs)) = STOP_WORDS.get(word, &mut lower) else {
                 continue;
             };
-            if seen.contains(stop) {
+            if seen.contains(&number) {
                 continue;
             }
-            seen.push(stop);
+            seen.push(number);
             for (bit, count) in hits.iter_mut().enumerate() {
                 *count += langs >> bit & 1;
             }
@@ -487,6 +539,8 @@ fn remembered(
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     #[test]
@@ -537,6 +591,23 @@ mod tests {
             proptest::prop_assert_eq!(sample.as_ref(), truncate_at_char(&joined, LANG_SAMPLE_BYTES));
         }
 
+        /// A word is the stop word its lower-cased text is, looked up either
+        /// way: short ASCII words (in any case) by number, the rest by text.
+        #[test]
+        fn stop_words_are_found_by_their_lower_case_text(
+            word in proptest::prop_oneof![
+                "[a-zA-Z]{1,10}",
+                "[a-zäöüéèçñıİKßА-Яа-я]{1,10}",
+                proptest::sample::select(stop_word_list()).prop_map(|w| w.to_uppercase()),
+                proptest::sample::select(stop_word_list()).prop_map(str::to_string),
+            ]
+        ) {
+            let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+            let expected = plain_stop_words().get(lower.as_str()).copied();
+            let found = STOP_WORDS.get(&word, &mut String::new()).map(|(_, langs)| langs);
+            proptest::prop_assert_eq!(found, expected);
+        }
+
         /// A title's tally plus its description's is the joined text's.
         #[test]
         fn tallies_add_up(title in "[aé Яक😂]{0,40}", description in "[aé Яक漢]{0,40}") {
@@ -547,6 +618,23 @@ mod tests {
                 dominant_script(&format!("{title} {description}"))
             );
         }
+    }
+
+    /// Every stop word of the voting languages.
+    fn stop_word_list() -> Vec<&'static str> {
+        plain_stop_words().into_keys().collect()
+    }
+
+    /// The stop words in one map by text, as [`StopWords`] stood before it
+    /// packed short words.
+    fn plain_stop_words() -> HashMap<&'static str, u32> {
+        let mut table = HashMap::new();
+        for (bit, (code, _, _)) in STOP_WORD_LANGUAGES.iter().enumerate() {
+            for word in stop_words::lookup(code).unwrap_or_default() {
+                *table.entry(*word).or_default() |= 1 << bit;
+            }
+        }
+        table
     }
 
     #[test]
