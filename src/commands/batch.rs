@@ -27,10 +27,7 @@ use crate::model::{self, Model, ModelMeta, TrainingInfo};
 pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let manifest = Manifest::read(&args.data)?;
-    let manifest_sha256 = format!(
-        "{:x}",
-        Sha256::digest(fs::read(args.data.join(crate::layout::MANIFEST))?)
-    );
+    let manifest_sha256 = manifest_digest(&args.data)?;
     fs::create_dir_all(&args.models)
         .map_err(|e| Error::output(&args.models, crate::ingest::io_message(&e)))?;
     let Some(_lock) = lock(&args.models)? else {
@@ -74,12 +71,8 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
         steps: fit.steps,
         tolerance: args.tolerance,
     };
-    let mut model = fit.into_model(args, version.clone(), training);
-    let ctx = engine::session(&EngineConfig::default())?;
-    let (assigned, staged) =
-        cluster::score_into(&ctx, &args.data, Arc::new(model.clone()), None).await?;
-    model.meta.inertia = assigned.inertia;
-    model.meta.clusters = assigned.labels;
+    let mut model = fit.into_model(args, version, training);
+    let (scored, staged) = score(args, &mut model).await?;
     let ms = |d: std::time::Duration| d.as_millis() as u64;
     model.meta.timings_ms = [
         ("sample_and_features".to_string(), ms(sampled - started)),
@@ -91,16 +84,35 @@ pub async fn run(args: &BatchArgs, progress: bool) -> anyhow::Result<()> {
     print!("{}", cluster_table(&model)?);
     if progress {
         eprintln!(
-            "model {version}: k={}, {} sampled rows, {} steps, trained in {:.1}s, {} campaigns scored, total {:.1}s",
+            "model {}: k={}, {} sampled rows, {} steps, trained in {:.1}s, {scored} campaigns scored, total {:.1}s",
+            model.meta.version,
             model.meta.k,
             model.meta.training.sampled_rows,
             model.meta.training.steps,
             (trained - started).as_secs_f64(),
-            assigned.rows,
             started.elapsed().as_secs_f64()
         );
     }
     Ok(())
+}
+
+/// The SHA-256 of the data's manifest: what a model says it was trained
+/// on, and what `--if-changed` compares.
+fn manifest_digest(data: &Path) -> anyhow::Result<String> {
+    let manifest = fs::read(data.join(crate::layout::MANIFEST))?;
+    Ok(format!("{:x}", Sha256::digest(manifest)))
+}
+
+/// Scores every campaign with `model` into staged assignments and clusters
+/// tables, and records the clusters' sizes and labels in the model; returns
+/// the campaigns scored and the staged tables.
+async fn score(args: &BatchArgs, model: &mut Model) -> anyhow::Result<(u64, Vec<StagedDir>)> {
+    let ctx = engine::session(&EngineConfig::default())?;
+    let (assigned, staged) =
+        cluster::score_into(&ctx, &args.data, Arc::new(model.clone()), None).await?;
+    model.meta.inertia = assigned.inertia;
+    model.meta.clusters = assigned.labels;
+    Ok((assigned.rows, staged))
 }
 
 /// What training made of the sample, before the model is named and scored.

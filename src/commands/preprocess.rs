@@ -20,7 +20,7 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{and, cast, filter, filter_record_batch, is_null, not};
 use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -292,18 +292,7 @@ async fn clean_and_write(
             (ctx, Some(reader))
         }
     };
-    engine::run_statements(&ctx, engine::PREPROCESS_SQL)
-        .await
-        .context("loading sql/preprocess.sql")?;
-    let plan = ctx
-        .table(engine::CLEANED_VIEW)
-        .await?
-        .create_physical_plan()
-        .await?;
-    tracing::debug!(
-        "cleaning plan:\n{}",
-        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
-    );
+    let plan = cleaning_plan(&ctx).await?;
     let view_schema = plan.schema();
     let campaign_schema = project(&view_schema, |name| {
         !REJECT_ONLY.contains(&name) && name != layout::PARTITION_COLUMN
@@ -316,20 +305,7 @@ async fn clean_and_write(
         let targets = PartitionTargets::new(out, partition, schemas, sink, &staging)?;
         writers.spawn(write_partition(stream, targets));
     }
-    let mut pass = CleanPass {
-        counts: Counts::default(),
-        staged: 0,
-        final_ids: Vec::new(),
-    };
-    let mut failure = None;
-    while let Some(joined) = writers.join_next().await {
-        match joined? {
-            Ok(part) => pass.merge(part),
-            Err(e) => {
-                failure.get_or_insert(e);
-            }
-        }
-    }
+    let (mut pass, failure) = joined(writers).await?;
     // The reader's error (bad header, invalid UTF-8, ...) names the file and
     // line, so it wins over what it made the writers see.
     let records_in = match reader {
@@ -344,6 +320,46 @@ async fn clean_and_write(
     let counts = &mut pass.counts;
     counts.records_in = records_in.unwrap_or(counts.rows_out + counts.rejected);
     Ok(pass)
+}
+
+/// The physical plan of `sql/preprocess.sql`'s cleaned view over the
+/// `raw_campaigns` registered on `ctx`.
+async fn cleaning_plan(ctx: &SessionContext) -> anyhow::Result<Arc<dyn ExecutionPlan>> {
+    engine::run_statements(ctx, engine::PREPROCESS_SQL)
+        .await
+        .context("loading sql/preprocess.sql")?;
+    let plan = ctx
+        .table(engine::CLEANED_VIEW)
+        .await?
+        .create_physical_plan()
+        .await?;
+    tracing::debug!(
+        "cleaning plan:\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
+    Ok(plan)
+}
+
+/// What every partition's writer wrote, and the first writer error (all
+/// writers are waited for, so none is still writing when the run ends).
+async fn joined(
+    mut writers: tokio::task::JoinSet<anyhow::Result<PartitionCounts>>,
+) -> anyhow::Result<(CleanPass, Option<anyhow::Error>)> {
+    let mut pass = CleanPass {
+        counts: Counts::default(),
+        staged: 0,
+        final_ids: Vec::new(),
+    };
+    let mut failure = None;
+    while let Some(joined) = writers.join_next().await {
+        match joined? {
+            Ok(part) => pass.merge(part),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    Ok((pass, failure))
 }
 
 /// The local reader: one thread parsing the inputs into the partitions of
