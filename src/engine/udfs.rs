@@ -81,7 +81,7 @@ impl TextRule {
             Self::Nonblank => Some(s.trim_matches(' '))
                 .filter(|t| !t.is_empty())
                 .map(Cow::Borrowed),
-            Self::CanonicalUrl => url::canonical_url(s).map(Cow::Owned),
+            Self::CanonicalUrl => url::canonical_url(s),
             Self::UrlHost => url::url_host(s).map(Cow::Borrowed),
             Self::RegisteredDomain => url::registered_domain(s).map(Cow::Borrowed),
             Self::NormalizeText => text::normalize_text(s),
