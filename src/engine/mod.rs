@@ -55,7 +55,8 @@ pub fn default_partitions() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The sizing every adlens session takes, local or on a cluster.
+/// The sizing and optimizer settings every adlens session takes, local or
+/// on a cluster.
 pub fn session_config(config: &EngineConfig) -> SessionConfig {
     let mut session = SessionConfig::new()
         .with_target_partitions(config.partitions.max(1))
