@@ -35,12 +35,12 @@ pub const DEAD_LETTERS: &str = "dead_letters";
 /// The stream's online topics' births and deaths (`--online`).
 pub const TOPIC_EVENTS: &str = "topic_events";
 
-/// A timestamp in microseconds, without time zone (UTC), never NULL.
-fn timestamp(name: &str) -> Field {
+/// A timestamp in microseconds, without time zone (UTC).
+fn timestamp(name: &str, nullable: bool) -> Field {
     Field::new(
         name,
         DataType::Timestamp(TimeUnit::Microsecond, None),
-        false,
+        nullable,
     )
 }
 
@@ -48,12 +48,8 @@ fn timestamp(name: &str) -> Field {
 pub fn scored_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("campaign_id", DataType::Int64, false),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-        timestamp("processed_at"),
+        timestamp("created_at", true),
+        timestamp("processed_at", false),
         Field::new("cluster_id", DataType::UInt32, false),
         Field::new("distance", DataType::Float32, false),
         Field::new("outlier", DataType::Boolean, false),
@@ -70,7 +66,7 @@ pub fn scored_schema() -> SchemaRef {
 /// The columns of [`CLUSTER_WINDOWS`].
 pub fn cluster_windows_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        timestamp("window_start"),
+        timestamp("window_start", false),
         Field::new("window_secs", DataType::Int64, false),
         Field::new("cluster_id", DataType::UInt32, false),
         Field::new("model_version", DataType::Utf8, false),
@@ -84,7 +80,7 @@ pub fn cluster_windows_schema() -> SchemaRef {
 /// The columns of [`DEAD_LETTERS`].
 pub fn dead_letters_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        timestamp("processed_at"),
+        timestamp("processed_at", false),
         Field::new("kafka_partition", DataType::Int32, false),
         Field::new("kafka_offset", DataType::Int64, false),
         Field::new("reason", DataType::Utf8, false),
@@ -96,7 +92,7 @@ pub fn dead_letters_schema() -> SchemaRef {
 /// The columns of [`TOPIC_EVENTS`].
 pub fn topic_events_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        timestamp("event_time"),
+        timestamp("event_time", false),
         Field::new("event", DataType::Utf8, false),
         Field::new("cluster_id", DataType::UInt32, false),
         Field::new("size", DataType::Int64, false),

@@ -364,7 +364,7 @@ impl StopWords {
         };
         for (number, (word, langs)) in languages.into_iter().enumerate() {
             let entry = (number as u32, langs);
-            match packed(word.as_bytes()) {
+            match packed(word.as_bytes(), false) {
                 Some(key) => table.packed.insert(key, entry),
                 None => table.other.insert(word, entry),
             };
@@ -374,11 +374,8 @@ impl StopWords {
 
     /// `word` lower-cased, when that is a stop word; `lower` is scratch space.
     fn get(&self, word: &str, lower: &mut String) -> Option<StopWord> {
-        if word.is_ascii() && word.len() <= 8 {
-            let mut bytes = [0u8; 8];
-            bytes[..word.len()].copy_from_slice(word.as_bytes());
-            bytes.make_ascii_lowercase();
-            return self.packed.get(&u64::from_le_bytes(bytes)).copied();
+        if let Some(key) = packed(word.as_bytes(), true) {
+            return self.packed.get(&key).copied();
         }
         lower.clear();
         if word.is_ascii() {
@@ -387,7 +384,7 @@ impl StopWords {
         } else {
             lower.extend(word.chars().flat_map(char::to_lowercase));
         }
-        match packed(lower.as_bytes()) {
+        match packed(lower.as_bytes(), false) {
             Some(key) => self.packed.get(&key),
             None => self.other.get(lower.as_str()),
         }
@@ -395,14 +392,18 @@ impl StopWords {
     }
 }
 
-/// ASCII text of at most 8 bytes as one number (NUL is never part of a
-/// word, so texts of different lengths cannot share one).
-fn packed(text: &[u8]) -> Option<u64> {
+/// ASCII text of at most 8 bytes as one number, ASCII-lower-cased when
+/// `lowercase` (NUL is never part of a word, so texts of different lengths
+/// cannot share one).
+fn packed(text: &[u8], lowercase: bool) -> Option<u64> {
     if text.len() > 8 || !text.is_ascii() {
         return None;
     }
     let mut bytes = [0u8; 8];
     bytes[..text.len()].copy_from_slice(text);
+    if lowercase {
+        bytes.make_ascii_lowercase();
+    }
     Some(u64::from_le_bytes(bytes))
 }
 

@@ -66,12 +66,18 @@ FROM (VALUES
   ('f.csv', 7, 6, NULL, '2023-05-17 20:00:00', '15', '', '  ', ' , ', '-')
 );";
 
-#[tokio::test]
-async fn preprocess_sql_judges_every_record_once() {
+/// [`RAW_ROWS`] with `sql/preprocess.sql` loaded over them.
+async fn cleaning_session() -> SessionContext {
     let ctx = session_with(RAW_ROWS).await;
     engine::run_statements(&ctx, engine::PREPROCESS_SQL)
         .await
         .unwrap();
+    ctx
+}
+
+#[tokio::test]
+async fn preprocess_sql_judges_every_record_once() {
+    let ctx = cleaning_session().await;
     let rows = collect(&ctx, "SELECT * FROM cleaned_campaigns ORDER BY source_line").await;
     assert_eq!(ints(&rows, "source_line"), [2, 3, 4, 5, 6, 7]);
     assert_eq!(
@@ -108,10 +114,7 @@ async fn preprocess_sql_judges_every_record_once() {
 /// plan runs the language detector once per row, not once per field.
 #[tokio::test]
 async fn preprocess_sql_tags_each_row_once() {
-    let ctx = session_with(RAW_ROWS).await;
-    engine::run_statements(&ctx, engine::PREPROCESS_SQL)
-        .await
-        .unwrap();
+    let ctx = cleaning_session().await;
     let plan = ctx
         .table(engine::CLEANED_VIEW)
         .await
