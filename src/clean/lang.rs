@@ -352,17 +352,11 @@ struct StopWords {
 
 impl StopWords {
     fn load() -> Self {
-        let mut languages: foldhash::HashMap<&'static str, u32> = foldhash::HashMap::default();
-        for (bit, (code, _, _)) in STOP_WORD_LANGUAGES.iter().enumerate() {
-            for word in stop_words::lookup(code).unwrap_or_default() {
-                *languages.entry(*word).or_default() |= 1 << bit;
-            }
-        }
         let mut table = Self {
             packed: foldhash::HashMap::default(),
             other: foldhash::HashMap::default(),
         };
-        for (number, (word, langs)) in languages.into_iter().enumerate() {
+        for (number, (word, langs)) in languages_by_word().into_iter().enumerate() {
             let entry = (number as u32, langs);
             match packed(word.as_bytes(), false) {
                 Some(key) => table.packed.insert(key, entry),
@@ -390,6 +384,18 @@ impl StopWords {
         }
         .copied()
     }
+}
+
+/// Each stop word of [`STOP_WORD_LANGUAGES`] with the languages (bits of
+/// that list) it belongs to.
+fn languages_by_word() -> foldhash::HashMap<&'static str, u32> {
+    let mut languages = foldhash::HashMap::default();
+    for (bit, (code, _, _)) in STOP_WORD_LANGUAGES.iter().enumerate() {
+        for word in stop_words::lookup(code).unwrap_or_default() {
+            *languages.entry(*word).or_default() |= 1 << bit;
+        }
+    }
+    languages
 }
 
 /// ASCII text of at most 8 bytes as one number, ASCII-lower-cased when
@@ -604,7 +610,7 @@ mod tests {
             ]
         ) {
             let lower: String = word.chars().flat_map(char::to_lowercase).collect();
-            let expected = plain_stop_words().get(lower.as_str()).copied();
+            let expected = languages_by_word().get(lower.as_str()).copied();
             let found = STOP_WORDS.get(&word, &mut String::new()).map(|(_, langs)| langs);
             proptest::prop_assert_eq!(found, expected);
         }
@@ -623,19 +629,7 @@ mod tests {
 
     /// Every stop word of the voting languages.
     fn stop_word_list() -> Vec<&'static str> {
-        plain_stop_words().into_keys().collect()
-    }
-
-    /// The stop words in one map by text, as [`StopWords`] stood before it
-    /// packed short words.
-    fn plain_stop_words() -> HashMap<&'static str, u32> {
-        let mut table = HashMap::new();
-        for (bit, (code, _, _)) in STOP_WORD_LANGUAGES.iter().enumerate() {
-            for word in stop_words::lookup(code).unwrap_or_default() {
-                *table.entry(*word).or_default() |= 1 << bit;
-            }
-        }
-        table
+        languages_by_word().into_keys().collect()
     }
 
     #[test]
