@@ -25,9 +25,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 
+use smallvec::SmallVec;
 use unicode_script::{Script, UnicodeScript};
 
 use super::text::truncate_at_char;
@@ -56,7 +56,9 @@ fn dominant_script(s: &str) -> Option<Script> {
 /// description.
 #[derive(Debug, Clone, Default)]
 struct ScriptTally {
-    counts: Vec<(Script, usize)>,
+    /// Inline for the few scripts a text has: a heap `Vec` here was two
+    /// allocations per campaign.
+    counts: SmallVec<[(Script, usize); 4]>,
     letters: usize,
 }
 
@@ -226,6 +228,12 @@ fn sample_of<'a>(parts: &[&'a str]) -> Cow<'a, str> {
         if i > 0 {
             if sample.len() >= LANG_SAMPLE_BYTES {
                 break;
+            }
+            if let Cow::Borrowed(first) = sample {
+                // One allocation for the whole sample, not one per growth.
+                let mut joined = String::with_capacity(LANG_SAMPLE_BYTES + 1);
+                joined.push_str(first);
+                sample = Cow::Owned(joined);
             }
             sample.to_mut().push(' ');
         }
@@ -421,7 +429,7 @@ struct StopWordVotes {
 impl StopWordVotes {
     fn count(sample: &str) -> Self {
         let mut hits = [0u32; STOP_WORD_LANGUAGES.len()];
-        let mut seen: Vec<u32> = Vec::new();
+        let mut seen: SmallVec<[u32; 16]> = SmallVec::new();
         let mut lower = String::new();
         for word in sample
             .split(|c: char| !c.is_alphabetic())
@@ -522,7 +530,8 @@ const REMEMBERED: usize = 1 << 16;
 thread_local! {
     /// Detected language by a 64-bit hash of the sample (a collision between
     /// two titles is a ~1e-10 chance per pair the cache holds).
-    static SEEN: RefCell<HashMap<u64, Option<&'static str>>> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<foldhash::HashMap<u64, Option<&'static str>>> =
+        RefCell::new(foldhash::HashMap::default());
 }
 
 /// `detect(sample)`, or the answer this thread gave for the same sample.
@@ -530,7 +539,10 @@ fn remembered(
     sample: &str,
     detect: impl FnOnce(&str) -> Option<&'static str>,
 ) -> Option<&'static str> {
-    let key = BuildHasherDefault::<DefaultHasher>::default().hash_one(sample);
+    // foldhash, not std's SipHash: the key is a cache index, not exposed to
+    // anyone choosing inputs to collide, and SipHash over the sample cost more
+    // than the lookup it keys.
+    let key = foldhash::fast::FixedState::with_seed(0).hash_one(sample);
     if let Some(known) = SEEN.with_borrow(|seen| seen.get(&key).copied()) {
         return known;
     }
@@ -586,7 +598,57 @@ mod tests {
         );
     }
 
+    /// The vendored whichlang's faster scorer gives the published
+    /// function's answer (see `vendor/whichlang/README.md`).
+    #[test]
+    fn whichlang_answers_are_unchanged_on_generated_texts() {
+        let mut generator = crate::generate::Generator::new(crate::generate::GeneratorConfig {
+            rows: 3_000,
+            seed: 5,
+            dirty_rate: 0.02,
+        });
+        let mut texts = 0;
+        while let Some(record) = generator.next_record() {
+            let [_, _, _, title, _, description] = record.fields.as_slice() else {
+                continue;
+            };
+            let joined = format!("{title} {description}");
+            for text in [
+                title.as_str(),
+                description,
+                &joined,
+                sample_of(&[title, description]).as_ref(),
+            ] {
+                assert_eq!(
+                    whichlang::detect_language(text),
+                    whichlang::detect_language_reference(text),
+                    "{text:?}"
+                );
+                texts += 1;
+            }
+        }
+        assert_eq!(texts, 4 * 2_993, "four texts from each six-field record");
+    }
+
     proptest::proptest! {
+        /// whichlang's faster scorer agrees with the published function on
+        /// any text: plain ASCII (its byte path), accented and other
+        /// scripts, emoji and control characters.
+        #[test]
+        fn whichlang_answers_are_unchanged_on_any_text(
+            text in proptest::prop_oneof![
+                "\\PC{0,300}",
+                "[a-zA-Z0-9 .,'!?#-]{0,300}",
+                "[a-zäöüéèçñßøåąęł .,-]{0,200}",
+                ".{0,200}",
+            ]
+        ) {
+            proptest::prop_assert_eq!(
+                whichlang::detect_language(&text),
+                whichlang::detect_language_reference(&text)
+            );
+        }
+
         /// The sample is the joined text cut where a joined copy would be.
         #[test]
         fn a_sample_is_the_start_of_the_joined_parts(

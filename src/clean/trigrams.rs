@@ -136,7 +136,10 @@ impl Group {
 /// `get_trigrams_with_positions`, where digits and punctuation are spaces
 /// and a trigram may not centre on a space next to another.
 fn ranked_trigrams(text: &str) -> Vec<u64> {
-    let mut counts: HashMap<u64, u32> = HashMap::default();
+    // Sorted and counted in runs rather than counted in a hash map: a
+    // sample has at most a few hundred trigrams, and the map's growth and
+    // hashing were most of this function's cost.
+    let mut trigrams = Vec::with_capacity(text.len() + 1);
     let mut chars = text
         .chars()
         .map(|c| if whatlang_stop_char(c) { ' ' } else { c })
@@ -145,12 +148,16 @@ fn ranked_trigrams(text: &str) -> Vec<u64> {
     let mut c2 = chars.next().unwrap_or(' ');
     for c3 in chars {
         if !(c2 == ' ' && (c1 == ' ' || c3 == ' ')) {
-            *counts.entry(pack(c1, c2, c3)).or_default() += 1;
+            trigrams.push(pack(c1, c2, c3));
         }
         c1 = c2;
         c2 = c3;
     }
-    let mut by_count: Vec<(u32, u64)> = counts.into_iter().map(|(t, n)| (n, t)).collect();
+    trigrams.sort_unstable();
+    let mut by_count: Vec<(u32, u64)> = trigrams
+        .chunk_by(|a, b| a == b)
+        .map(|run| (run.len() as u32, run[0]))
+        .collect();
     by_count.sort_unstable_by(|a, b| b.cmp(a));
     by_count.truncate(TEXT_TRIGRAMS_SIZE);
     by_count.into_iter().map(|(_, t)| t).collect()
