@@ -539,9 +539,8 @@ fn remembered(
     sample: &str,
     detect: impl FnOnce(&str) -> Option<&'static str>,
 ) -> Option<&'static str> {
-    // foldhash, not std's SipHash: the key is a cache index, not exposed to
-    // anyone choosing inputs to collide, and SipHash over the sample cost more
-    // than the lookup it keys.
+    // foldhash, as the other tables here: the key only indexes this thread's
+    // memory, so std's SipHash (built to resist chosen collisions) buys nothing.
     let key = foldhash::fast::FixedState::with_seed(0).hash_one(sample);
     if let Some(known) = SEEN.with_borrow(|seen| seen.get(&key).copied()) {
         return known;
