@@ -54,53 +54,18 @@ impl Feature {
 /// The language of `text` (English for a text with no features).
 ///
 /// The same answer as [`detect_language_reference`], the published
-/// function, for every text: the same features in the same order, and each
-/// weight row added to the scores in that order (f32 addition is not
-/// associative, so the order is what keeps the answers equal).
+/// function, for every text: the same features (from the same
+/// [`emit_tokens`]) in the same order, and each weight row added to the
+/// scores in that order (f32 addition is not associative, so the order is
+/// what keeps the answers equal).
 pub fn detect_language(text: &str) -> Lang {
     let mut scores = Scores::default();
-    let bytes = text.as_bytes();
-    // The n-gram state of `emit_tokens`: the last ASCII bytes (lower-cased)
-    // and how many of them count.
-    let mut prev = u32::from(b' ');
-    let mut run = 1u32;
-    let mut i = 0;
-    while i < bytes.len() {
-        if scores.pending > FEATURE_BLOCK - 3 {
+    emit_tokens(text, |feature| {
+        if scores.pending == FEATURE_BLOCK {
             scores.flush();
         }
-        let byte = bytes[i];
-        if !byte.is_ascii() {
-            let chr = text[i..].chars().next().unwrap_or_default();
-            i += chr.len_utf8().max(1);
-            scores.push(Feature::Unicode(chr).to_hash());
-            scores.push(Feature::UnicodeClass(chr).to_hash());
-            run = 0;
-            continue;
-        }
-        i += 1;
-        prev = prev << 8 | u32::from(byte.to_ascii_lowercase());
-        match run {
-            0 => run = 1,
-            1 => {
-                scores.push(Feature::AsciiNGram(prev & BIGRAM_MASK).to_hash());
-                run = 2;
-            }
-            2 => {
-                scores.push(Feature::AsciiNGram(prev & BIGRAM_MASK).to_hash());
-                scores.push(Feature::AsciiNGram(prev & TRIGRAM_MASK).to_hash());
-                run = 3;
-            }
-            _ => {
-                scores.push(Feature::AsciiNGram(prev & BIGRAM_MASK).to_hash());
-                scores.push(Feature::AsciiNGram(prev & TRIGRAM_MASK).to_hash());
-                scores.push(Feature::AsciiNGram(prev).to_hash());
-            }
-        }
-        if !byte.is_ascii_alphanumeric() {
-            prev = u32::from(b' ');
-        }
-    }
+        scores.push(feature.to_hash());
+    });
     scores.flush();
     scores.language()
 }
