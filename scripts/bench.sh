@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Times `adlens preprocess`, `adlens batch` and `adlens score` on one dump and
 # prints rows/s, MB/s and peak RSS for each (release build). Preprocess runs
-# BENCH_RUNS times (default 3) alternating with DuckDB's version of the job
-# (bench/duckdb_job.py) on the same file; medians and their ratio are printed.
+# BENCH_RUNS times (default 5) alternating with DuckDB's version of the job
+# (bench/duckdb_job.py) on the same file; medians are printed, and the ratio
+# as the median of the pairs' ratios (each adlens run over the DuckDB run
+# right after it), which keeps it meaningful when the machine's speed drifts.
 # Usage: scripts/bench.sh ADLENS_BIN RAW_CSV OUT_DIR MODELS_DIR PYTHON
 set -euo pipefail
 bin=$1 raw=$2 out=$3 models=$4 python=$5
-runs=${BENCH_RUNS:-3}
+runs=${BENCH_RUNS:-5}
 here=$(dirname "$0")
 bytes=$(stat -c %s "$raw")
 
@@ -34,7 +36,13 @@ duck=$(median "${duck_secs[@]}") duck_mib=$(median "${duck_rss[@]}")
 records=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts']['records_in'])" "$out/_manifest.json")
 rows=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts']['rows_out'])" "$out/_manifest.json")
 python3 -c "import sys; r,b,s,m=map(float,sys.argv[1:]); print(f'preprocess (median of $runs): {r:,.0f} records, {b/1e6:,.0f} MB in {s:.2f} s: {r/s:,.0f} rows/s, {b/1e6/s:.1f} MB/s, peak RSS {m:,.0f} MiB')" "$records" "$bytes" "$secs" "$rss_mib"
-python3 -c "import sys; a,d,m=map(float,sys.argv[1:]); print(f'duckdb peer (median of $runs): {d:.2f} s, peak RSS {m:,.0f} MiB; adlens / duckdb wall: {a/d:.2f}x')" "$secs" "$duck" "$duck_mib"
+python3 - "$duck" "$duck_mib" "${adlens_secs[*]}" "${duck_secs[*]}" <<'PY'
+import statistics, sys
+duck, mib = map(float, sys.argv[1:3])
+pairs = [a / d for a, d in zip(map(float, sys.argv[3].split()), map(float, sys.argv[4].split()))]
+print(f"duckdb peer (median of {len(pairs)}): {duck:.2f} s, peak RSS {mib:,.0f} MiB; "
+      f"adlens / duckdb wall: {statistics.median(pairs):.2f}x (median of {len(pairs)} alternating pairs, {min(pairs):.2f}-{max(pairs):.2f})")
+PY
 
 rm -rf "$models"
 run "$bin" --quiet batch --data "$out" --models "$models" --k 16
