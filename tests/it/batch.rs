@@ -30,15 +30,20 @@ fn prepared(dir: &Path, rows: u64) -> (PathBuf, HashMap<i64, String>) {
         .success();
     let data = dir.join("clean");
     preprocess(&raw, &data);
-    let topics = csv::Reader::from_path(&truth)
+    (data, topics_of(&truth))
+}
+
+/// The topic of every id in a `id,topic` CSV (the generator's `--truth`, a
+/// benchmark's labels); rows whose id is not a number are left out.
+fn topics_of(path: &Path) -> HashMap<i64, String> {
+    csv::Reader::from_path(path)
         .unwrap()
         .records()
         .filter_map(|r| {
             let r = r.unwrap();
             Some((r[0].parse::<i64>().ok()?, r[1].to_string()))
         })
-        .collect();
-    (data, topics)
+        .collect()
 }
 
 fn batch(data: &Path, models: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
@@ -121,15 +126,7 @@ fn benchmark_subset(
     writer.flush().unwrap();
     let data = dir.join("clean");
     preprocess(&raw, &data);
-    let topics = csv::Reader::from_path(&labels)
-        .unwrap()
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[0].parse::<i64>().unwrap(), r[1].to_string())
-        })
-        .collect();
-    Some((data, topics))
+    Some((data, topics_of(&labels)))
 }
 
 /// `(cluster, true topic)` of every assigned campaign.
