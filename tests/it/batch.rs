@@ -30,20 +30,27 @@ fn prepared(dir: &Path, rows: u64) -> (PathBuf, HashMap<i64, String>) {
         .success();
     let data = dir.join("clean");
     preprocess(&raw, &data);
-    (data, topics_of(&truth))
+    // The truth lists the dirty rows too, whose ids are not numbers.
+    let (topics, _dirty_ids) = topics_of(&truth);
+    (data, topics)
 }
 
 /// The topic of every id in a `id,topic` CSV (the generator's `--truth`, a
-/// benchmark's labels); rows whose id is not a number are left out.
-fn topics_of(path: &Path) -> HashMap<i64, String> {
-    csv::Reader::from_path(path)
-        .unwrap()
-        .records()
-        .filter_map(|r| {
-            let r = r.unwrap();
-            Some((r[0].parse::<i64>().ok()?, r[1].to_string()))
-        })
-        .collect()
+/// benchmark's labels), and how many rows had an id that is not a number
+/// (left out of the map).
+fn topics_of(path: &Path) -> (HashMap<i64, String>, usize) {
+    let mut topics = HashMap::new();
+    let mut not_numbers = 0;
+    for record in csv::Reader::from_path(path).unwrap().records() {
+        let record = record.unwrap();
+        match record[0].parse::<i64>() {
+            Ok(id) => {
+                topics.insert(id, record[1].to_string());
+            }
+            Err(_) => not_numbers += 1,
+        }
+    }
+    (topics, not_numbers)
 }
 
 fn batch(data: &Path, models: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
@@ -126,7 +133,9 @@ fn benchmark_subset(
     writer.flush().unwrap();
     let data = dir.join("clean");
     preprocess(&raw, &data);
-    Some((data, topics_of(&labels)))
+    let (topics, not_numbers) = topics_of(&labels);
+    assert_eq!(not_numbers, 0, "ids that are not numbers in {labels:?}");
+    Some((data, topics))
 }
 
 /// `(cluster, true topic)` of every assigned campaign.
