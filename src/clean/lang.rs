@@ -7,10 +7,9 @@
 //! one language has a clear majority of them, else when two independent
 //! fast signals agree: the language with the most distinct stop words, and
 //! whichlang's character n-gram model (see [`StopWordVotes::settled`]).
-//! whatlang's trigram detector, kept
-//! only when it is confident, reads just the texts the two left open that
-//! still show some evidence (see [`needs_trigrams`]). Anything else stays
-//! NULL rather than guessed.
+//! whatlang's trigram detector, kept only when it is confident, reads just
+//! the texts the two left open that still show some evidence (see
+//! [`needs_trigrams`]). Anything else stays NULL rather than guessed.
 //!
 //! Why: whatlang costs 30-60 µs per text on this machine whatever the
 //! text's length (it compares ~300 profile trigrams per allowed language);
@@ -451,11 +450,12 @@ impl StopWordVotes {
     }
 
     /// The fast path. A language with [`MAJORITY`] more distinct stop words
-    /// than any other is the answer (~0.3 µs). Otherwise (~2 µs) whichlang's
-    /// character n-gram model must name one of the languages with the most
-    /// distinct stop words (one, or a tie of two): two independent signals
-    /// agreeing is the confidence whichlang alone lacks. On 95k generated
-    /// texts that the script does not settle, the strict form (a single stop-word winner) answered for 85% (whatlang was
+    /// than any other is the answer, without whichlang's ~0.7 µs. Otherwise
+    /// whichlang's character n-gram model must name one of the languages
+    /// with the most distinct stop words (one, or a tie of two): two
+    /// independent signals agreeing is the confidence whichlang alone
+    /// lacks. On 95k generated texts that the script does not settle, the
+    /// strict form (a single stop-word winner) answered for 85% (whatlang was
     /// confident on 57%); where whatlang was confident too they agreed on
     /// 97.5%, and the disagreements read were whatlang's mistakes (English
     /// titles called French or Danish, Russian text with English words
@@ -512,12 +512,11 @@ impl StopWordVotes {
 /// path's cost, and where a majority this clear met a whichlang that named
 /// another language (1.5% of 168k such bench texts) the stop words were the
 /// ones to trust: `Konzert für theatre neue Hamburg | ... Tickets und ...`
-/// went on to whatlang as French, `Chair con air conditioning y Madrid |
-/// ... para ...` as Dutch. A margin of one would settle 65k more texts, but
-/// whichlang named another language on 5.8% of them. Session 18 measured
-/// 3-19% disagreement for a single leader with 3-4 stop words of which
-/// others had some too; a margin of two over every language is what makes
-/// the stop words decisive.
+/// went on to whatlang as French, `Chair y rug y Bizkaia | ... Doors para
+/// heating nuevo ...` as Dutch. A margin of one would settle 65k more texts,
+/// but whichlang named another language on 5.8% of them; a single leader
+/// whose words other languages share (3-19% disagreement, measured in
+/// session 18) is no majority either.
 const MAJORITY: u32 = 2;
 
 /// Letters of the Latin-script languages whatlang is allowed and whichlang
