@@ -778,16 +778,27 @@ mod tests {
         );
     }
 
+    /// The languages with stop words in `s` and how many distinct ones
+    /// each, most first (ties by code, last first).
+    fn stop_word_counts(s: &str) -> Vec<(u32, &'static str)> {
+        let mut counts: Vec<(u32, &str)> = STOP_WORD_LANGUAGES
+            .iter()
+            .zip(StopWordVotes::count(s).hits)
+            .filter(|(_, n)| *n > 0)
+            .map(|((_, code, _), n)| (n, *code))
+            .collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts
+    }
+
     #[test]
     fn whichlang_breaks_a_tie_of_two_but_not_a_wider_one() {
         let votes = |s: &str| {
-            let hits = StopWordVotes::count(s).hits;
-            let top = hits.iter().max().copied().unwrap_or_default();
-            let mut tied: Vec<&str> = STOP_WORD_LANGUAGES
+            let counts = stop_word_counts(s);
+            let mut tied: Vec<&str> = counts
                 .iter()
-                .zip(hits)
-                .filter(|(_, n)| *n == top)
-                .map(|((_, code, _), _)| *code)
+                .filter(|(n, _)| *n == counts[0].0)
+                .map(|(_, code)| *code)
                 .collect();
             tied.sort_unstable();
             tied
@@ -817,28 +828,17 @@ mod tests {
 
     #[test]
     fn a_clear_stop_word_majority_settles_without_whichlang() {
-        let leaders = |s: &str| {
-            let hits = StopWordVotes::count(s).hits;
-            let mut counts: Vec<(u32, &str)> = STOP_WORD_LANGUAGES
-                .iter()
-                .zip(hits)
-                .filter(|(_, n)| *n > 0)
-                .map(|((_, code, _), n)| (n, *code))
-                .collect();
-            counts.sort_unstable_by(|a, b| b.cmp(a));
-            counts
-        };
         // Four German stop words (`für`, `der`, `die`, `und`) against two
         // Dutch ones at most; whichlang, reading the English content words,
         // names another language.
         let german = "Konzert für theatre neue Hamburg | Eventbrite | Festival der tour die Tickets der party und theatre Zürich.";
-        assert_eq!(leaders(german)[..2], [(4, "deu"), (2, "nld")]);
+        assert_eq!(stop_word_counts(german)[..2], [(4, "deu"), (2, "nld")]);
         assert_ne!(whichlang::detect_language(german), whichlang::Lang::Deu);
         assert_eq!(detect_language(german), Some("deu"));
         // A lead of one is no majority: whichlang must agree, and here it
         // names French, so the text goes on to whatlang (not confident).
         let italian = "Tax per prestito il Roma | Payment per credit la bank";
-        assert_eq!(leaders(italian)[..2], [(3, "ita"), (2, "ron")]);
+        assert_eq!(stop_word_counts(italian)[..2], [(3, "ita"), (2, "ron")]);
         assert_eq!(whichlang::detect_language(italian), whichlang::Lang::Fra);
         assert_eq!(detect_language(italian), None);
     }
