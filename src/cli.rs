@@ -408,8 +408,10 @@ pub struct BatchArgs {
 
     /// dmm: prior weight of a word in a cluster; larger lets a campaign join
     /// a cluster that shares fewer of its words (fewer, broader clusters).
-    #[arg(long, default_value_t = 0.1, value_parser = positive)]
-    pub beta: f64,
+    /// Unset: 0.1, doubled while the clusters found fill more than half of
+    /// `--k` (so that the texts, not the bound, set the count).
+    #[arg(long, value_parser = positive)]
+    pub beta: Option<f64>,
 
     /// dmm: Gibbs sweeps over the sample after the first assignment (at 10,
     /// a random start still held 49 clusters for StackOverflow's 20 tags).

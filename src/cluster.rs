@@ -181,6 +181,8 @@ pub struct Mixture {
     pub docs: usize,
     /// The start of the run kept (see [`dmm::train`]).
     pub init: dmm::Init,
+    /// `(β, clusters found)` of each `β` trained (see [`dmm::BetaRule`]).
+    pub beta_trials: Vec<(f64, usize)>,
 }
 
 /// Trains a Dirichlet multinomial mixture ([`dmm`]) on the sampled texts:
@@ -219,6 +221,7 @@ pub fn train_mixture(
         radius,
         docs: docs.len(),
         init: trained.init,
+        beta_trials: trained.beta_trials,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::layout::StagedDir;
 use crate::manifest::Manifest;
 use crate::model::artifact::{Algorithm, Clusters};
-use crate::model::dmm::DmmParams;
+use crate::model::dmm::{BetaRule, DmmParams};
 use crate::model::features::FeatureParams;
 use crate::model::kmeans::{Centroids, TrainOptions};
 use crate::model::{self, Model, ModelMeta, TrainingInfo};
@@ -122,8 +122,45 @@ struct Fit {
     dmm: Option<DmmParams>,
     /// The silhouette of each k tried (k-means with `--k-range`).
     k_curve: Vec<(usize, f64)>,
+    /// The clusters found at each `β` tried (dmm without `--beta`).
+    beta_curve: Vec<(f64, usize)>,
     steps: u64,
     init: &'static str,
+}
+
+/// Trains dmm on the sampled texts; the model keeps the `β` trained last.
+fn fit_mixture(
+    args: &BatchArgs,
+    texts: &[cluster::SampledText],
+    features: FeatureParams,
+    k_given: Option<usize>,
+) -> anyhow::Result<Fit> {
+    let params = dmm_params(args, k_given);
+    let mixture = cluster::train_mixture(texts, &features, &params);
+    anyhow::ensure!(
+        mixture.docs > 0,
+        "no sampled campaign has a word shared with another: nothing to cluster"
+    );
+    if mixture.beta_trials.len() > 1 {
+        eprintln!("chose beta={}", mixture.counts.beta);
+    }
+    let dmm = DmmParams {
+        beta: mixture.counts.beta,
+        ..params
+    };
+    Ok(Fit {
+        clusters: Clusters::Mixture {
+            vocabulary: mixture.vocabulary,
+            counts: mixture.counts,
+            radius: mixture.radius,
+        },
+        features,
+        dmm: Some(dmm),
+        k_curve: Vec::new(),
+        beta_curve: mixture.beta_trials,
+        steps: args.iterations as u64,
+        init: mixture.init.name(),
+    })
 }
 
 /// Trains `--algorithm` on the sampled texts.
@@ -134,27 +171,7 @@ fn fit(args: &BatchArgs, texts: &[cluster::SampledText]) -> anyhow::Result<Fit> 
     };
     let k_given = parse_k(&args.k)?;
     if Algorithm::from(args.algorithm) == Algorithm::Dmm {
-        let dmm = dmm_params(args, k_given);
-        let mixture = cluster::train_mixture(texts, &features, &dmm);
-        anyhow::ensure!(
-            mixture.docs > 0,
-            "no sampled campaign has a word shared with another: nothing to cluster"
-        );
-        let clusters = Clusters::Mixture {
-            vocabulary: mixture.vocabulary,
-            counts: mixture.counts,
-            radius: mixture.radius,
-        };
-        let (steps, init) = (args.iterations as u64, mixture.init.name());
-        let (dmm, k_curve) = (Some(dmm), Vec::new());
-        return Ok(Fit {
-            clusters,
-            features,
-            dmm,
-            k_curve,
-            steps,
-            init,
-        });
+        return fit_mixture(args, texts, features, k_given);
     }
     let options = TrainOptions {
         init: args.init,
@@ -177,6 +194,7 @@ fn fit(args: &BatchArgs, texts: &[cluster::SampledText]) -> anyhow::Result<Fit> 
         features,
         dmm: None,
         k_curve,
+        beta_curve: Vec::new(),
         steps,
         init,
     })
@@ -201,6 +219,7 @@ impl Fit {
             clusters: Vec::new(),
             timings_ms: Default::default(),
             k_curve: self.k_curve,
+            beta_curve: self.beta_curve,
         };
         Model {
             meta,
@@ -271,13 +290,22 @@ fn parse_k(k: &str) -> anyhow::Result<Option<usize>> {
 /// dmm's upper bound on clusters when `--k auto`.
 const DMM_AUTO_K_MAX: usize = 100;
 
+/// dmm's `β` when `--beta` is not given: where [`BetaRule::Doubling`]
+/// starts (Yin & Wang's 0.1).
+const DMM_BETA_START: f64 = 0.1;
+
 fn dmm_params(args: &BatchArgs, k: Option<usize>) -> DmmParams {
+    let (beta, beta_rule) = match args.beta {
+        Some(beta) => (beta, BetaRule::Fixed),
+        None => (DMM_BETA_START, BetaRule::Doubling),
+    };
     DmmParams {
         k_max: k.unwrap_or(DMM_AUTO_K_MAX),
         alpha: args.alpha,
-        beta: args.beta,
+        beta,
         iterations: args.iterations,
         seed: args.seed,
+        beta_rule,
     }
 }
 
@@ -327,7 +355,7 @@ fn choose_k(
 fn version_name(manifest_sha256: &str, args: &BatchArgs, k: usize) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format!(
-        "{manifest_sha256} {k} {} {} {} {} {:?} {} {} {}",
+        "{manifest_sha256} {k} {} {} {} {} {:?} {} {:?} {}",
         args.seed,
         args.dim,
         args.sample_rows,

@@ -84,6 +84,10 @@ pub struct ModelMeta {
     /// `(k, simplified silhouette)` when k was chosen automatically.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub k_curve: Vec<(usize, f64)>,
+    /// `(β, clusters found)` of each `β` dmm trained when it chose `β` (the
+    /// last is the model's; see [`super::dmm::BetaRule`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beta_curve: Vec<(f64, usize)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -600,6 +604,7 @@ pub(crate) mod tests {
                 .collect(),
             timings_ms: Default::default(),
             k_curve: Vec::new(),
+            beta_curve: Vec::new(),
         };
         Model::new(
             meta,
@@ -664,6 +669,7 @@ pub(crate) mod tests {
             beta: 0.1,
             iterations: 5,
             seed: 1,
+            beta_rule: Default::default(),
         });
         model.clusters = Clusters::Mixture {
             vocabulary,

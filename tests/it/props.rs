@@ -8,7 +8,7 @@ use adlens::clean::{lang, text, url};
 use adlens::csv_records::{Record, RecordSplitter};
 use adlens::distributed::ClusterUrl;
 use adlens::id_scan;
-use adlens::model::dmm::{self, DmmParams, Vocabulary};
+use adlens::model::dmm::{self, BetaRule, DmmParams, Vocabulary};
 use adlens::model::features::{CampaignText, FeatureParams};
 use adlens::model::online::{EventKind, Forget, OnlineParams, OnlineTopics};
 use adlens::record::RAW_FIELDS;
@@ -218,7 +218,7 @@ proptest! {
         let tokens: Vec<Vec<String>> = texts.iter().map(|t| tokens_of(t)).collect();
         let vocabulary = Vocabulary::fit(&tokens, 1);
         let docs: Vec<dmm::Doc> = tokens.iter().map(|t| vocabulary.doc(t.iter().map(String::as_str)).0).filter(|d| d.len > 0).collect();
-        let params = DmmParams { k_max, alpha: 0.1, beta: 0.1, iterations: 3, seed: 1 };
+        let params = DmmParams { k_max, alpha: 0.1, beta: 0.1, iterations: 3, seed: 1, beta_rule: BetaRule::Doubling };
         let trained = dmm::train(&docs, vocabulary.len(), &params);
         prop_assert_eq!(trained.assignments.len(), docs.len());
         prop_assert!(trained.counts.clusters() <= k_max);

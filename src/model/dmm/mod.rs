@@ -40,6 +40,45 @@ pub struct DmmParams {
     /// Gibbs sweeps over the training documents after the first assignment.
     pub iterations: usize,
     pub seed: u64,
+    /// Whether `beta` is used as given or is where [`BetaRule::Doubling`]
+    /// starts (models written before the rule used it as given).
+    #[serde(default)]
+    pub beta_rule: BetaRule,
+}
+
+/// How a batch model's `β` is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BetaRule {
+    /// `β` as given.
+    #[default]
+    Fixed,
+    /// From the given `β`, doubled while the clusters found fill more than
+    /// half of the bound `K` (at most [`BetaRule::MAX_DOUBLINGS`] times).
+    ///
+    /// Why: `K` is an upper bound, so the count reported should be the
+    /// texts', not the bound's. A model that keeps more than half of its
+    /// slots is not telling its count from the bound: on SearchSnippets (8
+    /// domains, ~16 tokens a snippet) β 0.1 fills every bound given (24 of
+    /// 24, 48 of 48, 91 of 96), each cluster a sub-topic that another seed
+    /// draws differently. `β` is the knob of granularity (a larger `β`
+    /// smooths every cluster's words, so sub-topics that share a domain's
+    /// words join): there, β 0.8 found 11 clusters, NMI 0.607 and ARI 0.514
+    /// against 0.512 and 0.338 at β 0.1. Texts whose count is their own
+    /// (StackOverflow: 22 of 60, and 21 of 120) are left at the given `β`.
+    Doubling,
+}
+
+impl BetaRule {
+    /// From 0.1, up to 3.2: on every labelled set a doubling at most halved
+    /// the count found, so a few suffice.
+    pub const MAX_DOUBLINGS: usize = 5;
+
+    /// Whether `found` clusters under the bound `k_max` settle `β`. A
+    /// bound under 4 leaves no room to tell the count from it.
+    fn settled(self, found: usize, k_max: usize) -> bool {
+        self == Self::Fixed || 2 * found <= k_max.max(4)
+    }
 }
 
 /// A document as vocabulary ids: distinct words ascending, with counts.
@@ -608,22 +647,53 @@ pub struct Trained {
     pub init: Init,
     /// `ln p(docs, z)` of the kept run (see [`Counts::log_joint`]).
     pub log_joint: f64,
+    /// `(β, clusters found)` of each `β` trained, the last one kept.
+    pub beta_trials: Vec<(f64, usize)>,
 }
 
 /// Collapsed Gibbs sampling of a DMM over `docs` (documents without a known
-/// word are left out by the caller), deterministic for a seed.
-///
-/// Two runs, one from each [`Init`], and the one whose assignment explains
-/// the documents better (the higher `ln p(docs, z)`) is kept. Why: neither
-/// start wins everywhere. Measured on the labelled sets (K = 3x the
+/// word are left out by the caller), deterministic for a seed, at the `β`
+/// that `params.beta_rule` settles on (each `β` trained by [`train_at`]).
+pub fn train(docs: &[Doc], vocabulary: usize, params: &DmmParams) -> Trained {
+    let mut params = *params;
+    let mut trials = Vec::new();
+    loop {
+        let trained = train_at(docs, vocabulary, &params);
+        let found = trained.counts.clusters();
+        trials.push((params.beta, found));
+        if params.beta_rule.settled(found, params.k_max) || trials.len() > BetaRule::MAX_DOUBLINGS {
+            return Trained {
+                beta_trials: trials,
+                ..trained
+            };
+        }
+        tracing::info!(
+            beta = params.beta,
+            found,
+            k_max = params.k_max,
+            "dmm: the clusters found fill more than half of the bound; doubling beta"
+        );
+        params.beta *= 2.0;
+    }
+}
+
+/// One `β`: two runs, one from each [`Init`] (on two threads), and the one
+/// whose assignment explains the documents better (the higher
+/// `ln p(docs, z)`) is kept. Why: neither start wins everywhere. Measured on the labelled sets (K = 3x the
 /// truth, α = β = 0.1, 30 sweeps), a random start left short StackOverflow
 /// titles in 33 clusters (NMI 0.52) where the sequential one merged them
 /// into 17 (NMI 0.43), while on longer SearchSnippets texts the sequential
 /// start was better (NMI 0.51 against 0.48); the likelihood picked the
 /// better run on both.
-pub fn train(docs: &[Doc], vocabulary: usize, params: &DmmParams) -> Trained {
-    let runs = [Init::Random, Init::Sequential].map(|init| run(docs, vocabulary, params, init));
-    let [random, sequential] = runs;
+fn train_at(docs: &[Doc], vocabulary: usize, params: &DmmParams) -> Trained {
+    let (random, sequential) = std::thread::scope(|scope| {
+        let random = scope.spawn(|| run(docs, vocabulary, params, Init::Random));
+        let sequential = run(docs, vocabulary, params, Init::Sequential);
+        let random = random
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (random, sequential)
+    });
     let best = if sequential.log_joint > random.log_joint {
         sequential
     } else {
@@ -666,6 +736,7 @@ fn run(docs: &[Doc], vocabulary: usize, params: &DmmParams, init: Init) -> Train
         counts,
         assignments: z_of,
         init,
+        beta_trials: Vec::new(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Unit tests of the Dirichlet multinomial mixture: counts, scores, the
 //! sampler's determinism and the clusters it finds.
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 fn docs(texts: &[&str]) -> (Vocabulary, Vec<Doc>) {
@@ -32,6 +34,7 @@ fn params(k_max: usize) -> DmmParams {
         beta: 0.1,
         iterations: 30,
         seed: 7,
+        beta_rule: BetaRule::Fixed,
     }
 }
 
@@ -56,6 +59,62 @@ fn separates_topics_and_empties_spare_clusters() {
     for topic in 0..3 {
         let z = trained.assignments[topic];
         assert!((topic..90).step_by(3).all(|i| trained.assignments[i] == z));
+    }
+}
+
+/// Three domains of four sub-topics: each text is two of its domain's four
+/// words and two of its sub-topic's three, drawn by a seeded generator.
+fn domains_of_sub_topics() -> Vec<String> {
+    let mut rng = Pcg64Mcg::seed_from_u64(3);
+    let mut texts = Vec::new();
+    for domain in ["sport", "health", "money"] {
+        for sub in 0..4 {
+            for _ in 0..25 {
+                let mut words: Vec<String> = Vec::new();
+                while words.len() < 4 {
+                    let word = if words.len() < 2 {
+                        format!("{domain}{}", rng.random_range(0..4))
+                    } else {
+                        format!("{domain}{sub}x{}", rng.random_range(0..3))
+                    };
+                    if !words.contains(&word) {
+                        words.push(word);
+                    }
+                }
+                texts.push(words.join(" "));
+            }
+        }
+    }
+    texts
+}
+
+#[test]
+fn beta_doubles_until_the_clusters_leave_half_the_bound_empty() {
+    let texts = domains_of_sub_topics();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (vocabulary, docs) = docs(&texts);
+    let fixed = train(&docs, vocabulary.len(), &params(12));
+    // At β 0.1 the sub-topics are clusters: 9 of the 12 slots are kept.
+    assert_eq!(fixed.beta_trials, [(0.1, 9)]);
+    assert_eq!((fixed.counts.beta, fixed.counts.clusters()), (0.1, 9));
+
+    let doubling = DmmParams {
+        beta_rule: BetaRule::Doubling,
+        ..params(12)
+    };
+    let settled = train(&docs, vocabulary.len(), &doubling);
+    // The same first run (same seed), then β doubled while more than 6 of
+    // the 12 slots were kept.
+    assert_eq!(settled.beta_trials, [(0.1, 9), (0.2, 9), (0.4, 6)]);
+    assert_eq!((settled.counts.beta, settled.counts.clusters()), (0.4, 6));
+    // Sub-topics joined within their domain, whole, never across domains.
+    for z in 0..6 {
+        let members: Vec<usize> = (0..texts.len())
+            .filter(|i| settled.assignments[*i] as usize == z)
+            .collect();
+        let domains: BTreeSet<usize> = members.iter().map(|i| i / 100).collect();
+        assert_eq!(domains.len(), 1, "cluster {z}: domains {domains:?}");
+        assert_eq!(members.len() % 25, 0, "cluster {z} splits a sub-topic");
     }
 }
 
