@@ -76,6 +76,16 @@ fn latest_meta(models: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A `model.json` list of number pairs (`k_curve`, `beta_curve`).
+fn number_pairs(meta: &serde_json::Value, key: &str) -> Vec<(f64, f64)> {
+    meta[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{key}` in model.json"))
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
+}
+
 /// Normalised mutual information (arithmetic mean), as scikit-learn computes it.
 fn nmi(pairs: &[(u64, String)]) -> f64 {
     let n = pairs.len() as f64;
@@ -174,20 +184,15 @@ fn dmm_finds_the_topics_of_real_short_texts_and_how_many_there_are() {
     // Without `--beta`, β starts at 0.1 and doubles while the clusters
     // found fill more than half of the bound; the model keeps the last.
     assert_eq!(meta["dmm"]["beta_rule"], "doubling");
-    let curve: Vec<(f64, u64)> = meta["beta_curve"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t[0].as_f64().unwrap(), t[1].as_u64().unwrap()))
-        .collect();
+    let curve = number_pairs(&meta, "beta_curve");
     assert_eq!(curve[0].0, 0.1, "{curve:?}");
     assert!(
-        curve[..curve.len() - 1].iter().all(|(_, n)| 2 * n > 24),
+        curve[..curve.len() - 1].iter().all(|(_, n)| 2.0 * n > 24.0),
         "{curve:?}"
     );
     assert_eq!(
         *curve.last().unwrap(),
-        (meta["dmm"]["beta"].as_f64().unwrap(), found)
+        (meta["dmm"]["beta"].as_f64().unwrap(), found as f64)
     );
     assert_eq!(scalar(&data, "SELECT count(*) FROM clusters"), found);
     assert_eq!(
@@ -437,16 +442,14 @@ fn k_auto_picks_the_best_k_of_the_range_and_stores_the_curve() {
         .success()
         .stderr(contains("chose k="));
     let meta = latest_meta(&models);
-    let curve: Vec<(u64, f64)> = meta["k_curve"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
-        .collect();
-    assert_eq!(curve.iter().map(|p| p.0).collect::<Vec<_>>(), [8, 12, 16]);
+    let curve = number_pairs(&meta, "k_curve");
+    assert_eq!(
+        curve.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [8.0, 12.0, 16.0]
+    );
     let best = curve.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
-    assert_eq!(meta["k"], best);
-    assert_eq!(meta["clusters"].as_array().unwrap().len() as u64, best);
+    assert_eq!(meta["k"].as_f64(), Some(best));
+    assert_eq!(meta["clusters"].as_array().unwrap().len() as f64, best);
 }
 
 /// The cleaned campaigns of `data` with their true topics, in topic order
