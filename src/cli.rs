@@ -370,8 +370,10 @@ pub struct BatchArgs {
 
     /// Number of clusters (dmm: at most), or `auto` to pick it from
     /// `--k-range` by simplified silhouette (dmm: an upper bound of 100).
-    #[arg(long, default_value = "16")]
-    pub k: String,
+    /// Unset: 16 for k-means, `auto` for dmm (whose `β` rule keeps the count
+    /// under half its bound, so a small default bound would cap it).
+    #[arg(long)]
+    pub k: Option<String>,
 
     /// Candidates for `--k auto`, as `FROM..=TO` (step 4).
     #[arg(long, default_value = "8..=32")]

@@ -169,8 +169,13 @@ fn fit(args: &BatchArgs, texts: &[cluster::SampledText]) -> anyhow::Result<Fit> 
         dim: args.dim.max(2),
         ..FeatureParams::default()
     };
-    let k_given = parse_k(&args.k)?;
-    if Algorithm::from(args.algorithm) == Algorithm::Dmm {
+    let dmm = Algorithm::from(args.algorithm) == Algorithm::Dmm;
+    let k_given = match &args.k {
+        Some(k) => parse_k(k)?,
+        None if dmm => None,
+        None => Some(KMEANS_DEFAULT_K),
+    };
+    if dmm {
         return fit_mixture(args, texts, features, k_given);
     }
     let options = TrainOptions {
@@ -287,7 +292,10 @@ fn parse_k(k: &str) -> anyhow::Result<Option<usize>> {
     Ok(Some(k))
 }
 
-/// dmm's upper bound on clusters when `--k auto`.
+/// k-means's k when `--k` is not given.
+const KMEANS_DEFAULT_K: usize = 16;
+
+/// dmm's upper bound on clusters when `--k auto` (or not given).
 const DMM_AUTO_K_MAX: usize = 100;
 
 /// dmm's `β` when `--beta` is not given: where [`BetaRule::Doubling`]

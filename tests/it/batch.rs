@@ -229,6 +229,24 @@ fn dmm_finds_the_topics_of_real_short_texts_and_how_many_there_are() {
         "SELECT campaign_id, cluster_id, distance FROM assignments ORDER BY campaign_id",
     );
     assert_eq!(before, after);
+
+    // Without `--k`, dmm's bound is `auto`'s 100, not k-means's 16 (which
+    // the β rule would hold to 8 clusters).
+    let unbounded = tmp.path().join("models-without-k");
+    adlens()
+        .args(["-q", "batch", "--algorithm", "dmm", "--data"])
+        .arg(&data)
+        .arg("--models")
+        .arg(&unbounded)
+        .assert()
+        .success();
+    let meta = latest_meta(&unbounded);
+    assert_eq!(meta["dmm"]["k_max"], 100);
+    let found = meta["k"].as_u64().unwrap();
+    assert!(
+        (4..=50).contains(&found),
+        "{found} clusters under a bound of 100"
+    );
 }
 
 #[test]
